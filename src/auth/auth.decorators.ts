@@ -1,0 +1,10 @@
+import { SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+
+export const IS_PUBLIC = 'isPublic';
+
+/** Opts a route out of the global authentication guard (and so out of the CSRF check). */
+export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC, true);
+
+/** Roles of which the caller needs at least one; on a handler or a controller. */
+export const Roles = Reflector.createDecorator<string[]>();

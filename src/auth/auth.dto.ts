@@ -1,0 +1,66 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+
+export class LoginDto {
+  @IsString()
+  @MinLength(1)
+  @MaxLength(128)
+  username!: string;
+
+  @IsString()
+  @MinLength(1)
+  @MaxLength(1024)
+  password!: string;
+
+  /** The client's stable id for this device; a new login from the same device ends the older session. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'deviceId must be 1-128 letters, digits or . _ : -' })
+  deviceId?: string;
+}
+
+export class SessionUserDto {
+  id!: string;
+  username!: string;
+  roles!: string[];
+}
+
+export class NewSessionDto {
+  /** The public session id: names the session in the API, cannot be turned into a cookie. */
+  id!: string;
+  @ApiProperty({ type: String, nullable: true })
+  deviceId!: string | null;
+  /** ISO 8601. */
+  createdAt!: string;
+  /** When the session ends unless used again (idle timeout), or at the absolute timeout. ISO 8601. */
+  expiresAt!: string;
+}
+
+export class LoginResponseDto {
+  user!: SessionUserDto;
+  session!: NewSessionDto;
+  /** Send as X-CSRF-Token on every state-changing request of this session. */
+  csrfToken!: string;
+}
+
+export class CurrentSessionDto extends NewSessionDto {
+  /** ISO 8601; may lag by up to SESSION_TOUCH_INTERVAL. */
+  lastActivityAt!: string;
+  /** Requests made with this session; may lag by up to SESSION_TOUCH_INTERVAL. */
+  requestCount!: number;
+}
+
+export class ProfileDto {
+  userId!: string;
+  username!: string;
+  roles!: string[];
+  session!: CurrentSessionDto;
+}
+
+export class CsrfDto {
+  csrfToken!: string;
+}
+
+export class LogoutDto {
+  loggedOut!: boolean;
+}

@@ -1,0 +1,32 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { isStoreUnavailable, STORE_UNAVAILABLE_BODY } from './store-errors';
+
+/**
+ * The one global filter: HTTP exceptions pass through as Nest renders them; a store outage becomes
+ * 503 instead of 500; anything else is logged here and answered without a stack or library name.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (res.headersSent) return;
+    if (exception instanceof HttpException) {
+      const body = exception.getResponse();
+      res
+        .status(exception.getStatus())
+        .json(
+          typeof body === 'string' ? { statusCode: exception.getStatus(), message: body, error: exception.name } : body,
+        );
+      return;
+    }
+    if (isStoreUnavailable(exception)) {
+      res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
+      return;
+    }
+    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    res.status(500).json({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
+  }
+}

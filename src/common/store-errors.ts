@@ -1,0 +1,40 @@
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  DisconnectsClientError,
+  ErrorReply,
+  ReconnectStrategyError,
+  RootNodesUnavailableError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+  TimeoutError,
+} from 'redis';
+
+const UNAVAILABLE = [
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  DisconnectsClientError,
+  ReconnectStrategyError,
+  RootNodesUnavailableError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+  TimeoutError,
+];
+
+// Replies Redis gives while it cannot serve yet: loading after restart, replica not promoted, cluster resharding.
+const TRANSIENT_REPLY = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|BUSY)\b/;
+
+/** True when the error means "the session store cannot be reached right now" (answer 503, not 500). */
+export function isStoreUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (UNAVAILABLE.some((cls) => error instanceof cls)) return true;
+  return error instanceof ErrorReply && TRANSIENT_REPLY.test(error.message);
+}
+
+export const STORE_UNAVAILABLE_BODY = {
+  statusCode: 503,
+  message: 'Session store unavailable, try again shortly',
+  error: 'Service Unavailable',
+};

@@ -1,0 +1,260 @@
+import { randomBytes } from 'node:crypto';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMinSize,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateIf,
+} from 'class-validator';
+import { ConfigError, Env, parseBoolean, parseList, readEnv } from './env';
+
+const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
+
+class EnvVars {
+  @IsIn(['development', 'production', 'test'], { message: 'NODE_ENV must be development, production or test' })
+  NODE_ENV = 'development';
+
+  @Type(() => Number)
+  @IsInt({ message: 'PORT must be a whole number' })
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  @Transform(({ value }) => parseTrustProxy(value))
+  @ValidateIf((o: EnvVars) => typeof o.TRUST_PROXY !== 'boolean' && typeof o.TRUST_PROXY !== 'number')
+  @IsString({ message: 'TRUST_PROXY must be true, false, a hop count or a comma list of addresses' })
+  TRUST_PROXY: boolean | number | string = false;
+
+  @IsOptional()
+  @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must start with redis:// or rediss://' })
+  REDIS_URL?: string;
+
+  @IsOptional()
+  @Transform(({ value }) => parseList(value))
+  @ArrayMinSize(1)
+  @Matches(HOST_PORT, { each: true, message: 'REDIS_CLUSTER_NODES must be a comma list of host:port' })
+  REDIS_CLUSTER_NODES?: string[];
+
+  @IsOptional()
+  @Transform(({ value }) => parseList(value))
+  @ArrayMinSize(1)
+  @Matches(HOST_PORT, { each: true, message: 'REDIS_SENTINELS must be a comma list of host:port' })
+  REDIS_SENTINELS?: string[];
+
+  @ValidateIf((o: EnvVars) => o.REDIS_SENTINELS !== undefined)
+  @IsString({ message: 'REDIS_SENTINEL_NAME is required with REDIS_SENTINELS' })
+  REDIS_SENTINEL_NAME?: string;
+
+  // Braces would change the cluster hash slot of every key; the prefix must stay outside the tag.
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, {
+    message: 'REDIS_KEY_PREFIX may hold only letters, digits and : _ . - (no braces), at most 64 characters',
+  })
+  REDIS_KEY_PREFIX = 'sess:';
+
+  @IsOptional()
+  @Transform(({ value }) => parseList(value))
+  @ArrayMinSize(1, { message: 'SESSION_SECRET must hold at least one secret' })
+  @MinLength(1, { each: true })
+  SESSION_SECRET?: string[];
+
+  @Matches(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/, { message: 'SESSION_COOKIE_NAME must be a valid cookie name' })
+  SESSION_COOKIE_NAME = 'sid';
+
+  @Type(() => Number)
+  @IsInt({ message: 'SESSION_IDLE_TIMEOUT must be a whole number of seconds' })
+  @Min(1, { message: 'SESSION_IDLE_TIMEOUT must be positive' })
+  SESSION_IDLE_TIMEOUT = 7200;
+
+  @Type(() => Number)
+  @IsInt({ message: 'SESSION_ABSOLUTE_TIMEOUT must be a whole number of seconds' })
+  @Min(1, { message: 'SESSION_ABSOLUTE_TIMEOUT must be positive' })
+  SESSION_ABSOLUTE_TIMEOUT = 86400;
+
+  @Type(() => Number)
+  @IsInt({ message: 'SESSION_TOUCH_INTERVAL must be a whole number of seconds' })
+  @Min(1, { message: 'SESSION_TOUCH_INTERVAL must be positive' })
+  SESSION_TOUCH_INTERVAL = 60;
+
+  @Type(() => Number)
+  @IsInt({ message: 'MAX_SESSIONS_PER_USER must be a whole number' })
+  @Min(0, { message: 'MAX_SESSIONS_PER_USER must be 0 (no limit) or more' })
+  MAX_SESSIONS_PER_USER = 10;
+
+  @IsOptional()
+  @Transform(({ value }) => parseBoolean(value))
+  @IsBoolean({ message: 'COOKIE_SECURE must be true or false' })
+  COOKIE_SECURE?: boolean;
+
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.toLowerCase() : value))
+  @IsIn(['lax', 'strict', 'none'], { message: 'COOKIE_SAMESITE must be lax, strict or none' })
+  COOKIE_SAMESITE: 'lax' | 'strict' | 'none' = 'lax';
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{3,64}$/, {
+    message: 'ADMIN_USERNAME must be 3-64 letters, digits, dots, dashes or underscores',
+  })
+  ADMIN_USERNAME?: string;
+
+  @IsOptional()
+  @MinLength(8, { message: 'ADMIN_PASSWORD must be at least 8 characters' })
+  @MaxLength(1024)
+  ADMIN_PASSWORD?: string;
+
+  @Type(() => Number)
+  @IsInt({ message: 'LOGIN_MAX_FAILURES must be a whole number' })
+  @Min(1, { message: 'LOGIN_MAX_FAILURES must be positive' })
+  LOGIN_MAX_FAILURES = 5;
+
+  @Type(() => Number)
+  @IsInt({ message: 'LOGIN_WINDOW must be a whole number of seconds' })
+  @Min(1, { message: 'LOGIN_WINDOW must be positive' })
+  LOGIN_WINDOW = 900;
+}
+
+function parseTrustProxy(value: unknown): unknown {
+  const bool = parseBoolean(value);
+  if (typeof bool === 'boolean') return bool;
+  if (typeof value === 'string' && /^\d+$/.test(value.trim())) return Number(value);
+  return value;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+function hostPort(entry: string): HostPort {
+  const at = entry.lastIndexOf(':');
+  return { host: entry.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(entry.slice(at + 1)) };
+}
+
+export class AppConfig {
+  constructor(
+    readonly env: 'development' | 'production' | 'test',
+    readonly port: number,
+    readonly host: string,
+    readonly trustProxy: boolean | number | string,
+  ) {}
+
+  get production(): boolean {
+    return this.env === 'production';
+  }
+}
+
+export type RedisTopology =
+  | { kind: 'embedded' }
+  | { kind: 'standalone'; url: string }
+  | { kind: 'cluster'; nodes: HostPort[] }
+  | { kind: 'sentinel'; sentinels: HostPort[]; name: string };
+
+export class RedisConfig {
+  constructor(
+    readonly topology: RedisTopology,
+    readonly keyPrefix: string,
+  ) {}
+}
+
+export class SessionConfig {
+  constructor(
+    /** First signs, all verify. */
+    readonly secrets: string[],
+    readonly secretGenerated: boolean,
+    readonly cookieName: string,
+    readonly cookieSecure: boolean,
+    readonly cookieSameSite: 'lax' | 'strict' | 'none',
+    readonly idleTimeoutMs: number,
+    readonly absoluteTimeoutMs: number,
+    readonly touchIntervalMs: number,
+    readonly maxSessionsPerUser: number,
+  ) {}
+}
+
+export class AuthConfig {
+  constructor(
+    readonly adminUsername: string | undefined,
+    readonly adminPassword: string | undefined,
+    readonly loginMaxFailures: number,
+    readonly loginWindowSeconds: number,
+  ) {}
+}
+
+export interface Config {
+  app: AppConfig;
+  redis: RedisConfig;
+  session: SessionConfig;
+  auth: AuthConfig;
+}
+
+const PLACEHOLDER_SECRET = /change.?me|changeme|secret|example|placeholder|xxxx/i;
+
+/** Validates the whole environment at once and throws one ConfigError naming every bad variable. */
+export function loadConfig(env: Env): Config {
+  const { value: v, problems } = readEnv(EnvVars, env);
+  const production = v.NODE_ENV === 'production';
+
+  const topologies = [v.REDIS_URL, v.REDIS_CLUSTER_NODES, v.REDIS_SENTINELS].filter((t) => t !== undefined);
+  if (topologies.length > 1) {
+    problems.push('REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS are alternatives: set only one');
+  }
+  if (production) {
+    if (topologies.length === 0) {
+      problems.push('REDIS_URL (or REDIS_CLUSTER_NODES or REDIS_SENTINELS) is required in production');
+    }
+    if (!v.SESSION_SECRET) {
+      problems.push('SESSION_SECRET is required in production');
+    } else {
+      for (const secret of v.SESSION_SECRET) {
+        if (secret.length < 32)
+          problems.push('SESSION_SECRET: every secret must be at least 32 characters in production');
+        else if (PLACEHOLDER_SECRET.test(secret)) problems.push('SESSION_SECRET looks like a placeholder');
+      }
+    }
+    if (v.COOKIE_SECURE === false) problems.push('COOKIE_SECURE cannot be false in production');
+  }
+  const secure = v.COOKIE_SECURE ?? production;
+  if (v.COOKIE_SAMESITE === 'none' && !secure) problems.push('COOKIE_SAMESITE=none requires COOKIE_SECURE=true');
+  if (v.SESSION_ABSOLUTE_TIMEOUT < v.SESSION_IDLE_TIMEOUT) {
+    // Allowed, but the idle timeout then never fires; say nothing and let absolute win.
+  }
+
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)].sort());
+
+  const topology: RedisTopology = v.REDIS_URL
+    ? { kind: 'standalone', url: v.REDIS_URL }
+    : v.REDIS_CLUSTER_NODES
+      ? { kind: 'cluster', nodes: v.REDIS_CLUSTER_NODES.map(hostPort) }
+      : v.REDIS_SENTINELS
+        ? { kind: 'sentinel', sentinels: v.REDIS_SENTINELS.map(hostPort), name: v.REDIS_SENTINEL_NAME ?? '' }
+        : { kind: 'embedded' };
+
+  const secrets = v.SESSION_SECRET ?? [randomBytes(32).toString('base64url')];
+  return {
+    app: new AppConfig(v.NODE_ENV as AppConfig['env'], v.PORT, v.HOST, v.TRUST_PROXY),
+    redis: new RedisConfig(topology, v.REDIS_KEY_PREFIX),
+    session: new SessionConfig(
+      secrets,
+      v.SESSION_SECRET === undefined,
+      production && secure ? `__Host-${v.SESSION_COOKIE_NAME}` : v.SESSION_COOKIE_NAME,
+      secure,
+      v.COOKIE_SAMESITE,
+      v.SESSION_IDLE_TIMEOUT * 1000,
+      v.SESSION_ABSOLUTE_TIMEOUT * 1000,
+      v.SESSION_TOUCH_INTERVAL * 1000,
+      v.MAX_SESSIONS_PER_USER,
+    ),
+    auth: new AuthConfig(v.ADMIN_USERNAME, v.ADMIN_PASSWORD, v.LOGIN_MAX_FAILURES, v.LOGIN_WINDOW),
+  };
+}
+
+export { ConfigError };

@@ -1,0 +1,38 @@
+import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Clock } from '../common/clock';
+import { RedisConfig, SessionConfig } from '../config/config';
+import { ActivityTracker } from './activity-tracker';
+import { MemorySessionStore } from './memory-session-store';
+import { REDIS_CLIENT, RedisClient, redisClientProvider } from './redis.provider';
+import { RedisSessionStore } from './redis-session-store';
+import { KeyLayout } from './session-keys';
+import { SessionMiddleware } from './session.middleware';
+import { SessionService } from './session.service';
+import { SessionStore } from './session-store';
+
+@Global()
+@Module({
+  providers: [
+    Clock,
+    redisClientProvider,
+    { provide: KeyLayout, inject: [RedisConfig], useFactory: (c: RedisConfig) => new KeyLayout(c.keyPrefix) },
+    {
+      provide: SessionStore,
+      inject: [REDIS_CLIENT, KeyLayout, SessionConfig],
+      useFactory: (redis: RedisClient | null, keys: KeyLayout, config: SessionConfig) =>
+        redis ? new RedisSessionStore(redis, keys, config) : new MemorySessionStore(config),
+    },
+    ActivityTracker,
+    SessionService,
+    SessionMiddleware,
+  ],
+  exports: [Clock, REDIS_CLIENT, KeyLayout, SessionStore, SessionService, SessionMiddleware],
+})
+export class SessionModule implements OnApplicationShutdown {
+  constructor(@Inject(REDIS_CLIENT) private readonly redis: RedisClient | null) {}
+
+  // Runs after the activity tracker has flushed (providers shut down before their module's class).
+  async onApplicationShutdown(): Promise<void> {
+    if (this.redis?.isOpen) await this.redis.close();
+  }
+}

@@ -1,0 +1,140 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Injectable } from '@nestjs/common';
+import Bowser from 'bowser';
+import type { Request } from 'express';
+import { Clock } from '../common/clock';
+import { SessionConfig } from '../config/config';
+import { ActivityTracker } from './activity-tracker';
+import { handleFromSessionId, SessionHandle } from './session-keys';
+import { EndFilter, expiresAt, SessionRecord, SessionStore } from './session-store';
+
+export const PENDING_USER = Symbol('pendingUser');
+
+export interface SessionUser {
+  id: string;
+  username: string;
+  roles: string[];
+}
+
+export interface StartedSession {
+  record: SessionRecord;
+  /** Sessions the login ended: the same device, or beyond MAX_SESSIONS_PER_USER. */
+  ended: SessionHandle[];
+  csrfToken: string;
+}
+
+type PendingRequest = Request & { [PENDING_USER]?: string };
+
+function describeAgent(userAgent: string | undefined): { browser: string; os: string } {
+  if (!userAgent) return { browser: '', os: '' };
+  const parsed = Bowser.parse(userAgent.slice(0, 512));
+  const name = (p: { name?: string; version?: string }): string => [p.name, p.version].filter(Boolean).join(' ');
+  return { browser: name(parsed.browser).slice(0, 64), os: name(parsed.os).slice(0, 64) };
+}
+
+/** Starts, reads and ends sessions; the one place that knows how a login becomes a session. */
+@Injectable()
+export class SessionService {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly activity: ActivityTracker,
+    private readonly config: SessionConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The user id a session id minted now should carry (read by express-session's genid). */
+  static pendingUser(req: Request): string | undefined {
+    return (req as PendingRequest)[PENDING_USER];
+  }
+
+  /**
+   * Starts a session for a user who just proved who they are. The request's previous session, if
+   * any, is destroyed and a new id minted, so a cookie planted before login is never adopted.
+   */
+  async start(req: Request, user: SessionUser, deviceId: string | null): Promise<StartedSession> {
+    const pending = req as PendingRequest;
+    pending[PENDING_USER] = user.id;
+    try {
+      await promisify(req.session.regenerate.bind(req.session))();
+    } finally {
+      delete pending[PENDING_USER];
+    }
+    const handle = handleFromSessionId(req.sessionID);
+    if (!handle) throw new Error('Session id was not minted for the user');
+    const now = this.clock.now();
+    const record: SessionRecord = {
+      handle,
+      username: user.username,
+      roles: user.roles,
+      deviceId,
+      ...describeAgent(req.headers['user-agent']),
+      ip: req.ip ?? '',
+      createdAt: now,
+      lastActivityAt: now,
+      absoluteExpiresAt: now + this.config.absoluteTimeoutMs,
+      requestCount: 1,
+    };
+    const ended = await this.store.create(record, this.config.maxSessionsPerUser, now);
+    req.session.record = record;
+    return { record, ended, csrfToken: this.csrfToken(req.sessionID) };
+  }
+
+  /** Ends the request's own session (logout). */
+  async end(req: Request): Promise<SessionHandle | null> {
+    const handle = handleFromSessionId(req.sessionID);
+    await promisify(req.session.destroy.bind(req.session))();
+    return handle;
+  }
+
+  current(req: Request): SessionRecord | null {
+    return req.session?.record ?? null;
+  }
+
+  /** When the session ends unless it is used again. */
+  expiresAt(record: SessionRecord): number {
+    return expiresAt(record, this.config.idleTimeoutMs);
+  }
+
+  /** Requests of this session, including those this instance has counted but not yet written. */
+  requestCount(record: SessionRecord): number {
+    return record.requestCount + this.activity.unwritten(record.handle);
+  }
+
+  /**
+   * The CSRF token of a session: an HMAC of its id, so nothing is stored and a leaked token says
+   * nothing about the cookie. Verified against every secret, so rotation keeps tokens valid.
+   */
+  csrfToken(sessionId: string): string {
+    return this.sign(this.config.secrets[0], sessionId);
+  }
+
+  verifyCsrf(sessionId: string, token: string | undefined): boolean {
+    if (typeof token !== 'string' || token.length !== 43) return false;
+    const given = Buffer.from(token);
+    return this.config.secrets.some((secret) => timingSafeEqual(Buffer.from(this.sign(secret, sessionId)), given));
+  }
+
+  listForUser(userId: string): Promise<SessionRecord[]> {
+    return this.store.listForUser(userId, this.clock.now());
+  }
+
+  find(handle: SessionHandle): Promise<SessionRecord | null> {
+    return this.store.get(handle, this.clock.now());
+  }
+
+  async revoke(handle: SessionHandle): Promise<boolean> {
+    this.activity.forget(handle);
+    return this.store.destroy(handle);
+  }
+
+  async revokeForUser(userId: string, filter: EndFilter = {}): Promise<SessionHandle[]> {
+    const ended = await this.store.destroyForUser(userId, filter);
+    ended.forEach((h) => this.activity.forget(h));
+    return ended;
+  }
+
+  private sign(secret: string, sessionId: string): string {
+    return createHmac('sha256', secret).update(`csrf:${sessionId}`).digest('base64url');
+  }
+}

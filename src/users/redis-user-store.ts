@@ -1,0 +1,98 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRedis, RedisClient, runScript, script } from '../session/redis.provider';
+import { KeyLayout } from '../session/session-keys';
+import { User, UserChanges, UserPage, UserStore, usernameKey } from './user-store';
+
+type Fields = Record<string, string>;
+
+/** KEYS: user. ARGV: field/value... Writes only to an existing user. */
+const UPDATE_USER = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+`);
+
+function toFields(u: User): string[] {
+  return ['id', u.id, 'username', u.username, 'hash', u.passwordHash, 'roles', u.roles.join(','),
+    'disabled', u.disabled ? '1' : '0', 'createdAt', String(u.createdAt)]; // prettier-ignore
+}
+
+function fromFields(f: Fields): User | null {
+  if (!f.id) return null;
+  return {
+    id: f.id,
+    username: f.username,
+    passwordHash: f.hash,
+    roles: f.roles ? f.roles.split(',') : [],
+    disabled: f.disabled === '1',
+    createdAt: Number(f.createdAt),
+  };
+}
+
+/**
+ * Users in Redis: `{u:<id>}:user` (hash, beside that user's sessions), `{users}:names`
+ * (lower-cased username -> id, the uniqueness claim) and `{users}:all` (ids by creation time).
+ */
+@Injectable()
+export class RedisUserStore extends UserStore {
+  constructor(
+    @InjectRedis() private readonly redis: RedisClient,
+    private readonly keys: KeyLayout,
+  ) {
+    super();
+  }
+
+  async create(user: User): Promise<boolean> {
+    // Claim the name first: two instances creating the same name at once cannot both win.
+    const claimed = await this.redis.hSetNX(this.keys.usernames(), usernameKey(user.username), user.id);
+    if (!claimed) return false;
+    await this.redis.hSet(this.keys.user(user.id), toFields(user));
+    await this.redis.zAdd(this.keys.users(), { score: user.createdAt, value: user.id });
+    return true;
+  }
+
+  async findById(id: string): Promise<User | null> {
+    return fromFields(await this.redis.hGetAll(this.keys.user(id)));
+  }
+
+  async findByUsername(username: string): Promise<User | null> {
+    const id = await this.redis.hGet(this.keys.usernames(), usernameKey(username));
+    return id ? this.findById(id) : null;
+  }
+
+  async update(id: string, changes: UserChanges): Promise<User | null> {
+    const fields: string[] = [];
+    if (changes.passwordHash !== undefined) fields.push('hash', changes.passwordHash);
+    if (changes.roles !== undefined) fields.push('roles', changes.roles.join(','));
+    if (changes.disabled !== undefined) fields.push('disabled', changes.disabled ? '1' : '0');
+    if (fields.length > 0) {
+      const updated = await runScript<number>(this.redis, UPDATE_USER, [this.keys.user(id)], fields);
+      if (updated !== 1) return null;
+    }
+    return this.findById(id);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const user = await this.findById(id);
+    if (!user) return false;
+    // The record goes first: a crash after it leaves a stale name claim, never a user without a name.
+    await this.redis.del(this.keys.user(id));
+    await this.redis.zRem(this.keys.users(), id);
+    await this.redis.hDel(this.keys.usernames(), usernameKey(user.username));
+    return true;
+  }
+
+  async list(limit: number, cursor: number): Promise<UserPage> {
+    const ids = await this.redis.zRange(this.keys.users(), cursor, cursor + limit);
+    const more = ids.length > limit;
+    const users = await Promise.all(ids.slice(0, limit).map((id) => this.findById(id)));
+    return {
+      users: users.filter((u): u is User => u !== null),
+      nextCursor: more ? String(cursor + limit) : null,
+    };
+  }
+
+  count(): Promise<number> {
+    return this.redis.zCard(this.keys.users());
+  }
+}

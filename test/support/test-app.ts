@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import { Test, TestingModuleBuilder } from '@nestjs/testing';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { createClient, RedisClientType } from 'redis';
+import { AppModule } from '../../src/app.module';
+import { Clock } from '../../src/common/clock';
+import { Env } from '../../src/config/env';
+import { configureApp } from '../../src/configure-app';
+import { FakeClock } from './fake-clock';
+
+export const ADMIN = { username: 'admin', password: 'admin-password-1' };
+export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
+
+export type StoreKind = 'redis' | 'embedded';
+export const STORE_KINDS: StoreKind[] = ['redis', 'embedded'];
+
+export function redisUrl(): string {
+  const url = process.env.TEST_REDIS_URL;
+  if (!url) throw new Error('TEST_REDIS_URL is not set: run through jest (test/support/global-setup.ts)');
+  return url;
+}
+
+/** A key prefix of this test's own, so tests never touch each other's keys or a shared Redis's data. */
+export function uniquePrefix(): string {
+  return `t${randomBytes(5).toString('hex')}:`;
+}
+
+export interface TestApp {
+  app: NestExpressApplication;
+  http: Server;
+  clock: FakeClock;
+  prefix: string;
+  env: Env;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  store?: StoreKind;
+  env?: Env;
+  override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
+}
+
+/** Builds the service exactly as main.ts does (same module, same configureApp), on a fake clock. */
+export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const store = options.store ?? 'redis';
+  const prefix = options.env?.REDIS_KEY_PREFIX ?? uniquePrefix();
+  const env: Env = {
+    NODE_ENV: 'test',
+    SESSION_SECRET: TEST_SECRET,
+    ADMIN_USERNAME: ADMIN.username,
+    ADMIN_PASSWORD: ADMIN.password,
+    REDIS_URL: store === 'redis' ? redisUrl() : undefined,
+    REDIS_KEY_PREFIX: prefix,
+    ...options.env,
+  };
+  const clock = new FakeClock();
+  let builder = Test.createTestingModule({ imports: [AppModule.forRoot(env)] })
+    .overrideProvider(Clock)
+    .useValue(clock);
+  if (options.override) builder = options.override(builder);
+  const moduleRef = await builder.compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false });
+  await configureApp(app);
+  await app.init();
+  return { app, http: app.getHttpServer(), clock, prefix, env, close: () => app.close() };
+}
+
+export interface LoggedIn {
+  cookie: string;
+  csrfToken: string;
+  body: {
+    user: { id: string; username: string; roles: string[] };
+    session: { id: string; deviceId: string | null; createdAt: string; expiresAt: string };
+    csrfToken: string;
+  };
+}
+
+/** The `name=value` part of the session cookie set by a response. */
+export function sessionCookie(setCookie: string[] | string | undefined): string {
+  const list = Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : [];
+  const cookie = list.find((c) => !c.includes('Expires=Thu, 01 Jan 1970'));
+  if (!cookie) throw new Error('no session cookie was set');
+  return cookie.split(';')[0];
+}
+
+export async function login(
+  http: Server,
+  credentials: { username: string; password: string; deviceId?: string } = ADMIN,
+  headers: Record<string, string> = {},
+): Promise<LoggedIn> {
+  const res = await request(http).post('/auth/login').set(headers).send(credentials).expect(200);
+  const body = res.body as LoggedIn['body'];
+  return { cookie: sessionCookie(res.headers['set-cookie']), csrfToken: body.csrfToken, body };
+}
+
+/** Creates a user through the admin API (as the bootstrap admin) and returns its id. */
+export async function createUser(
+  http: Server,
+  admin: LoggedIn,
+  user: { username: string; password: string; roles?: string[] },
+): Promise<string> {
+  const res = await request(http)
+    .post('/admin/users')
+    .set('Cookie', admin.cookie)
+    .set('X-CSRF-Token', admin.csrfToken)
+    .send(user)
+    .expect(201);
+  return (res.body as { id: string }).id;
+}
+
+/** A client on the test Redis, for looking at what the service wrote. */
+export async function inspectRedis(): Promise<RedisClientType> {
+  const client: RedisClientType = createClient({ url: redisUrl() });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+/** Every key under the prefix with its whole content as text (maintenance-style SCAN, tests only). */
+export async function dumpPrefix(client: RedisClientType, prefix: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
+    for (const key of keys) {
+      const type = await client.type(key);
+      let value: unknown;
+      if (type === 'hash') value = await client.hGetAll(key);
+      else if (type === 'zset') value = await client.zRangeWithScores(key, 0, -1);
+      else if (type === 'string') value = await client.get(key);
+      else if (type === 'stream') value = await client.xRange(key, '-', '+');
+      else if (type === 'set') value = await client.sMembers(key);
+      else if (type === 'list') value = await client.lRange(key, 0, -1);
+      out.set(key, JSON.stringify(value));
+    }
+  }
+  return out;
+}
