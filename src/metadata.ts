@@ -3,6 +3,7 @@ export default async () => {
   const t = {
     ['./users/users.dto']: await import('./users/users.dto.js'),
     ['./auth/auth.dto']: await import('./auth/auth.dto.js'),
+    ['./admin/admin.dto']: await import('./admin/admin.dto.js'),
   };
   return {
     '@nestjs/swagger': {
@@ -61,6 +62,10 @@ export default async () => {
                 maximum: 1000,
               },
               cursor: { required: false, type: () => String, pattern: '^\\d{1,9}$' },
+            },
+            DeletedUserDto: {
+              deleted: { required: true, type: () => Boolean },
+              revoked: { required: true, type: () => Number, description: 'Sessions of the user that were ended.' },
             },
           },
         ],
@@ -127,6 +132,142 @@ export default async () => {
             },
             CsrfDto: { csrfToken: { required: true, type: () => String } },
             LogoutDto: { loggedOut: { required: true, type: () => Boolean } },
+            OwnSessionDto: {
+              id: { required: true, type: () => String },
+              deviceId: { required: true, type: () => String, nullable: true },
+              userAgent: {
+                required: true,
+                type: () => String,
+                description: 'Browser and OS as parsed from the User-Agent at login, e.g. "Firefox 128.0 on Linux".',
+              },
+              browser: { required: true, type: () => String },
+              os: { required: true, type: () => String },
+              ip: { required: true, type: () => String },
+              createdAt: { required: true, type: () => String },
+              lastActivityAt: { required: true, type: () => String },
+              expiresAt: { required: true, type: () => String },
+              current: {
+                required: true,
+                type: () => Boolean,
+                description: 'True for the session this request was made with.',
+              },
+            },
+            OwnSessionsDto: { sessions: { required: true, type: () => [t['./auth/auth.dto'].OwnSessionDto] } },
+            RevokedDto: {
+              revoked: { required: true, type: () => Number, description: 'How many sessions were ended.' },
+            },
+          },
+        ],
+        [
+          import('./admin/admin.dto.js'),
+          {
+            SessionPageQueryDto: {
+              limit: {
+                required: false,
+                type: () => Number,
+                description: '1-500, default 50.',
+                minimum: 1,
+                maximum: 500,
+              },
+              cursor: {
+                required: false,
+                type: () => String,
+                description: '`nextCursor` of the previous page.',
+                maxLength: 200,
+                pattern: '^[A-Za-z0-9_-]+$',
+              },
+              userId: {
+                required: false,
+                type: () => String,
+                description: "Only this user's sessions.",
+                pattern: '^[A-Za-z0-9_-]{12}$',
+              },
+            },
+            AuditQueryDto: {
+              limit: {
+                required: false,
+                type: () => Number,
+                description: '1-500, default 100.',
+                minimum: 1,
+                maximum: 500,
+              },
+              cursor: {
+                required: false,
+                type: () => String,
+                description: '`nextCursor` of the previous page.',
+                pattern: '^\\d{1,16}-\\d{1,10}$',
+              },
+            },
+            AdminSessionDto: {
+              id: { required: true, type: () => String },
+              userId: { required: true, type: () => String },
+              username: { required: true, type: () => String },
+              roles: { required: true, type: () => [String] },
+              deviceId: { required: true, type: () => String, nullable: true },
+              userAgent: { required: true, type: () => String },
+              ip: { required: true, type: () => String },
+              createdAt: { required: true, type: () => String },
+              lastActivityAt: { required: true, type: () => String },
+              expiresAt: { required: true, type: () => String },
+              requestCount: {
+                required: true,
+                type: () => Number,
+                description: 'May lag by up to SESSION_TOUCH_INTERVAL.',
+              },
+            },
+            AdminSessionPageDto: {
+              sessions: { required: true, type: () => [t['./admin/admin.dto'].AdminSessionDto] },
+              nextCursor: { required: true, type: () => String, nullable: true },
+            },
+            AdminSessionListDto: { sessions: { required: true, type: () => [t['./admin/admin.dto'].AdminSessionDto] } },
+            RecentSessionDto: {
+              id: { required: true, type: () => String },
+              userId: { required: true, type: () => String },
+              username: { required: true, type: () => String },
+              lastActivityAt: { required: true, type: () => String },
+            },
+            SessionStatsDto: {
+              total: { required: true, type: () => Number, description: 'Live sessions.' },
+              activeLast5m: { required: true, type: () => Number },
+              activeLast15m: { required: true, type: () => Number },
+              byRole: {
+                required: true,
+                type: 'object',
+                additionalProperties: { type: 'number' },
+                description: 'Live sessions per role (a session of a user with two roles counts for both).',
+              },
+              recentSessions: {
+                required: true,
+                type: () => [t['./admin/admin.dto'].RecentSessionDto],
+                description: 'Up to 100, newest activity first.',
+              },
+            },
+            AuditActorDto: {
+              userId: { required: true, type: () => String },
+              username: { required: true, type: () => String },
+            },
+            AuditEventDto: {
+              id: { required: true, type: () => String },
+              type: { required: true, type: () => String },
+              at: { required: true, type: () => String },
+              actor: {
+                required: true,
+                type: () => t['./admin/admin.dto'].AuditActorDto,
+                nullable: true,
+                description: 'Null when the service did it (expiry).',
+              },
+              subject: {
+                required: true,
+                type: () => String,
+                description: 'A public session id, a user id, or the username a failed login named.',
+              },
+              ip: { required: true, type: () => String, nullable: true },
+              detail: { required: true, type: () => String, nullable: true },
+            },
+            AuditPageDto: {
+              events: { required: true, type: () => [t['./admin/admin.dto'].AuditEventDto] },
+              nextCursor: { required: true, type: () => String, nullable: true },
+            },
           },
         ],
       ],
@@ -135,6 +276,20 @@ export default async () => {
           import('./admin/admin.controller.js'),
           {
             AdminController: {
+              stats: {
+                summary: 'Live counts, O(log n), and the 100 most recently active sessions.',
+                type: t['./admin/admin.dto'].SessionStatsDto,
+              },
+              sessions: {
+                summary: "Every session, newest activity first, a page at a time; or one user's with `userId`.",
+                type: t['./admin/admin.dto'].AdminSessionPageDto,
+              },
+              revokeSession: { summary: 'Ends any session.', type: t['./auth/auth.dto'].RevokedDto },
+              userSessions: { summary: "One user's live sessions.", type: t['./admin/admin.dto'].AdminSessionListDto },
+              revokeUserSessions: {
+                summary: "Ends all of one user's sessions.",
+                type: t['./auth/auth.dto'].RevokedDto,
+              },
               createUser: {
                 summary: 'Creates a user; roles default to ["user"].',
                 type: t['./users/users.dto'].UserDto,
@@ -143,6 +298,15 @@ export default async () => {
                 summary: 'Users in creation order, one page at a time.',
                 type: t['./users/users.dto'].UserListDto,
               },
+              updateUser: {
+                summary: "Changes roles, password or disabled; any change ends all the user's sessions.",
+                type: t['./users/users.dto'].UserDto,
+              },
+              deleteUser: {
+                summary: 'Deletes a user and ends all their sessions.',
+                type: t['./users/users.dto'].DeletedUserDto,
+              },
+              auditLog: { summary: 'The audit log, newest first.', type: t['./admin/admin.dto'].AuditPageDto },
             },
           },
         ],
@@ -165,6 +329,19 @@ export default async () => {
               csrf: {
                 summary: 'The CSRF token of the current session, for clients that lost it.',
                 type: t['./auth/auth.dto'].CsrfDto,
+              },
+              sessions: {
+                summary: "The caller's live sessions on every device, newest activity first.",
+                type: t['./auth/auth.dto'].OwnSessionsDto,
+              },
+              revokeOthers: {
+                summary: "Ends all the caller's sessions except the current one.",
+                type: t['./auth/auth.dto'].RevokedDto,
+              },
+              revokeOwn: { summary: "Ends one of the caller's own sessions.", type: t['./auth/auth.dto'].RevokedDto },
+              revokeDevice: {
+                summary: "Ends the caller's session(s) on one device.",
+                type: t['./auth/auth.dto'].RevokedDto,
               },
             },
           },

@@ -1,38 +1,142 @@
-import { Body, Controller, Get, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
   ApiCookieAuth,
   ApiForbiddenResponse,
+  ApiNotFoundResponse,
   ApiSecurity,
+  ApiServiceUnavailableResponse,
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { RevokedDto } from '../auth/auth.dto';
 import { Roles } from '../auth/auth.decorators';
-import { CreateUserDto, PageQueryDto, UserDto, UserListDto } from '../users/users.dto';
+import { actorOf } from '../auth/auth.service';
+import { CurrentSession } from '../auth/current-session.decorator';
+import { SessionIdPipe, UserIdPipe } from '../common/params';
+import { SessionHandle } from '../session/session-keys';
+import { SessionRecord } from '../session/session-store';
+import { CreateUserDto, DeletedUserDto, PageQueryDto, UpdateUserDto, UserDto, UserListDto } from '../users/users.dto';
 import { UsersService } from '../users/users.service';
+import {
+  AdminSessionListDto,
+  AdminSessionPageDto,
+  AuditPageDto,
+  AuditQueryDto,
+  SessionPageQueryDto,
+  SessionStatsDto,
+} from './admin.dto';
+import { AdminService } from './admin.service';
 
 @ApiTags('admin')
 @ApiCookieAuth('session')
 @ApiUnauthorizedResponse({ description: 'No live session' })
-@ApiForbiddenResponse({ description: 'Not an admin, or missing X-CSRF-Token' })
+@ApiForbiddenResponse({ description: 'Not an admin, or missing X-CSRF-Token on a state-changing call' })
+@ApiServiceUnavailableResponse({ description: 'The session store cannot be reached' })
 @Roles(['admin'])
 @Controller('admin')
 export class AdminController {
-  constructor(private readonly users: UsersService) {}
+  constructor(
+    private readonly admin: AdminService,
+    private readonly users: UsersService,
+  ) {}
+
+  /** Live counts, O(log n), and the 100 most recently active sessions. */
+  @Get('sessions/stats')
+  stats(): Promise<SessionStatsDto> {
+    return this.admin.stats();
+  }
+
+  /** Every session, newest activity first, a page at a time; or one user's with `userId`. */
+  @Get('sessions')
+  @ApiBadRequestResponse({ description: 'Invalid query' })
+  sessions(@Query() query: SessionPageQueryDto): Promise<AdminSessionPageDto> {
+    return this.admin.page(query);
+  }
+
+  /** Ends any session. */
+  @Delete('sessions/:id')
+  @ApiSecurity('csrf')
+  @ApiBadRequestResponse({ description: 'Not a session id' })
+  @ApiNotFoundResponse({ description: 'No such live session' })
+  revokeSession(
+    @Param('id', SessionIdPipe) handle: SessionHandle,
+    @CurrentSession() me: SessionRecord,
+    @Req() req: Request,
+  ): Promise<RevokedDto> {
+    return this.admin.revoke(handle, actorOf(me), req.ip);
+  }
+
+  /** One user's live sessions. */
+  @Get('users/:userId/sessions')
+  @ApiBadRequestResponse({ description: 'Not a user id' })
+  userSessions(@Param('userId', UserIdPipe) userId: string): Promise<AdminSessionListDto> {
+    return this.admin.userSessions(userId);
+  }
+
+  /** Ends all of one user's sessions. */
+  @Delete('users/:userId/sessions')
+  @ApiSecurity('csrf')
+  @ApiBadRequestResponse({ description: 'Not a user id' })
+  revokeUserSessions(
+    @Param('userId', UserIdPipe) userId: string,
+    @CurrentSession() me: SessionRecord,
+    @Req() req: Request,
+  ): Promise<RevokedDto> {
+    return this.admin.revokeUser(userId, actorOf(me), req.ip);
+  }
 
   /** Creates a user; roles default to ["user"]. */
   @Post('users')
   @ApiSecurity('csrf')
   @ApiBadRequestResponse({ description: 'Invalid body' })
   @ApiConflictResponse({ description: 'Username already taken' })
-  createUser(@Body() dto: CreateUserDto): Promise<UserDto> {
-    return this.users.create(dto);
+  createUser(@Body() dto: CreateUserDto, @CurrentSession() me: SessionRecord, @Req() req: Request): Promise<UserDto> {
+    return this.users.create(dto, actorOf(me), req.ip);
   }
 
   /** Users in creation order, one page at a time. */
   @Get('users')
+  @ApiBadRequestResponse({ description: 'Invalid query' })
   listUsers(@Query() query: PageQueryDto): Promise<UserListDto> {
     return this.users.list(query.limit, query.cursor === undefined ? 0 : Number(query.cursor));
+  }
+
+  /** Changes roles, password or disabled; any change ends all the user's sessions. */
+  @Patch('users/:userId')
+  @ApiSecurity('csrf')
+  @ApiBadRequestResponse({ description: 'Invalid body or user id' })
+  @ApiNotFoundResponse({ description: 'No such user' })
+  @ApiConflictResponse({ description: 'An admin cannot disable or demote themselves' })
+  updateUser(
+    @Param('userId', UserIdPipe) userId: string,
+    @Body() dto: UpdateUserDto,
+    @CurrentSession() me: SessionRecord,
+    @Req() req: Request,
+  ): Promise<UserDto> {
+    return this.users.update(userId, dto, actorOf(me), req.ip);
+  }
+
+  /** Deletes a user and ends all their sessions. */
+  @Delete('users/:userId')
+  @ApiSecurity('csrf')
+  @ApiBadRequestResponse({ description: 'Not a user id' })
+  @ApiNotFoundResponse({ description: 'No such user' })
+  @ApiConflictResponse({ description: 'An admin cannot delete themselves' })
+  deleteUser(
+    @Param('userId', UserIdPipe) userId: string,
+    @CurrentSession() me: SessionRecord,
+    @Req() req: Request,
+  ): Promise<DeletedUserDto> {
+    return this.users.remove(userId, actorOf(me), req.ip);
+  }
+
+  /** The audit log, newest first. */
+  @Get('audit')
+  @ApiBadRequestResponse({ description: 'Invalid query' })
+  auditLog(@Query() query: AuditQueryDto): Promise<AuditPageDto> {
+    return this.admin.auditLog(query);
   }
 }

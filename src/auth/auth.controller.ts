@@ -1,8 +1,9 @@
-import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiCookieAuth,
   ApiForbiddenResponse,
+  ApiNotFoundResponse,
   ApiOkResponse,
   ApiSecurity,
   ApiServiceUnavailableResponse,
@@ -11,13 +12,17 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { DeviceIdPipe, SessionIdPipe } from '../common/params';
+import { SessionHandle } from '../session/session-keys';
 import { SessionRecord } from '../session/session-store';
-import { CsrfDto, LoginDto, LoginResponseDto, LogoutDto, ProfileDto } from './auth.dto';
+import { CsrfDto, LoginDto, LoginResponseDto, LogoutDto, OwnSessionsDto, ProfileDto, RevokedDto } from './auth.dto';
 import { Public } from './auth.decorators';
 import { AuthService } from './auth.service';
 import { CurrentSession } from './current-session.decorator';
 
 @ApiTags('auth')
+@ApiCookieAuth('session')
+@ApiUnauthorizedResponse({ description: 'No live session' })
 @ApiServiceUnavailableResponse({ description: 'The session store cannot be reached' })
 @Controller('auth')
 export class AuthController {
@@ -38,27 +43,66 @@ export class AuthController {
   /** Ends the current session everywhere and clears the cookie. */
   @Post('logout')
   @HttpCode(200)
-  @ApiCookieAuth('session')
   @ApiSecurity('csrf')
-  @ApiUnauthorizedResponse({ description: 'No live session' })
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
-  logout(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<LogoutDto> {
-    return this.auth.logout(req, res);
+  logout(
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+    @CurrentSession() session: SessionRecord,
+  ): Promise<LogoutDto> {
+    return this.auth.logout(req, res, session);
   }
 
   /** Who is logged in, and this session's figures. */
   @Get('profile')
-  @ApiCookieAuth('session')
-  @ApiUnauthorizedResponse({ description: 'No live session' })
   profile(@CurrentSession() session: SessionRecord): ProfileDto {
     return this.auth.profile(session);
   }
 
   /** The CSRF token of the current session, for clients that lost it. */
   @Get('csrf')
-  @ApiCookieAuth('session')
-  @ApiUnauthorizedResponse({ description: 'No live session' })
   csrf(@Req() req: Request): CsrfDto {
     return this.auth.csrf(req);
+  }
+
+  /** The caller's live sessions on every device, newest activity first. */
+  @Get('sessions')
+  sessions(@CurrentSession() session: SessionRecord): Promise<OwnSessionsDto> {
+    return this.auth.listOwn(session);
+  }
+
+  /** Ends all the caller's sessions except the current one. */
+  @Delete('sessions')
+  @ApiSecurity('csrf')
+  @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
+  revokeOthers(@CurrentSession() session: SessionRecord, @Req() req: Request): Promise<RevokedDto> {
+    return this.auth.revokeOthers(session, req.ip);
+  }
+
+  /** Ends one of the caller's own sessions. */
+  @Delete('sessions/:id')
+  @ApiSecurity('csrf')
+  @ApiBadRequestResponse({ description: 'Not a session id' })
+  @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
+  @ApiNotFoundResponse({ description: 'No such session of the caller' })
+  revokeOwn(
+    @CurrentSession() session: SessionRecord,
+    @Param('id', SessionIdPipe) target: SessionHandle,
+    @Req() req: Request,
+  ): Promise<RevokedDto> {
+    return this.auth.revokeOwn(session, target, req.ip);
+  }
+
+  /** Ends the caller's session(s) on one device. */
+  @Delete('devices/:deviceId')
+  @ApiSecurity('csrf')
+  @ApiBadRequestResponse({ description: 'Not a device id' })
+  @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
+  revokeDevice(
+    @CurrentSession() session: SessionRecord,
+    @Param('deviceId', DeviceIdPipe) deviceId: string,
+    @Req() req: Request,
+  ): Promise<RevokedDto> {
+    return this.auth.revokeDevice(session, deviceId, req.ip);
   }
 }

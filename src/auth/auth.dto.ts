@@ -64,3 +64,28 @@ export class CsrfDto {
 export class LogoutDto {
   loggedOut!: boolean;
 }
+
+export class OwnSessionDto {
+  id!: string;
+  @ApiProperty({ type: String, nullable: true })
+  deviceId!: string | null;
+  /** Browser and OS as parsed from the User-Agent at login, e.g. "Firefox 128.0 on Linux". */
+  userAgent!: string;
+  browser!: string;
+  os!: string;
+  ip!: string;
+  createdAt!: string;
+  lastActivityAt!: string;
+  expiresAt!: string;
+  /** True for the session this request was made with. */
+  current!: boolean;
+}
+
+export class OwnSessionsDto {
+  sessions!: OwnSessionDto[];
+}
+
+export class RevokedDto {
+  /** How many sessions were ended. */
+  revoked!: number;
+}

@@ -1,26 +1,53 @@
-import { Injectable, UnauthorizedException } from '@nestjs/common';
+import { Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { AuditActor, AuditService } from '../audit/audit.service';
 import { SessionConfig } from '../config/config';
+import { SessionHandle } from '../session/session-keys';
 import { SessionService } from '../session/session.service';
 import { SessionRecord } from '../session/session-store';
 import { UsersService } from '../users/users.service';
-import { CsrfDto, LoginDto, LoginResponseDto, LogoutDto, ProfileDto } from './auth.dto';
+import {
+  CsrfDto,
+  LoginDto,
+  LoginResponseDto,
+  LogoutDto,
+  OwnSessionDto,
+  OwnSessionsDto,
+  ProfileDto,
+  RevokedDto,
+} from './auth.dto';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function describeDevice(record: SessionRecord): string {
+  return [record.browser, record.os].filter(Boolean).join(' on ');
+}
+
+export function actorOf(record: SessionRecord): AuditActor {
+  return { userId: record.handle.userId, username: record.username };
+}
 
 @Injectable()
 export class AuthService {
   constructor(
     private readonly users: UsersService,
     private readonly sessions: SessionService,
+    private readonly audit: AuditService,
     private readonly config: SessionConfig,
   ) {}
 
   async login(req: Request, dto: LoginDto): Promise<LoginResponseDto> {
     const user = await this.users.verifyCredentials(dto.username, dto.password);
-    // One answer for unknown user, wrong password and disabled account: nothing to enumerate.
-    if (!user) throw new UnauthorizedException('Invalid credentials');
-    const { record, csrfToken } = await this.sessions.start(req, user, dto.deviceId ?? null);
+    const started = user ? await this.sessions.start(req, user, dto.deviceId ?? null) : null;
+    // One answer for unknown user, wrong password, disabled account and a user changed meanwhile.
+    if (!user || !started) {
+      await this.audit.record({ type: 'login_failure', actor: null, subject: dto.username.slice(0, 64), ip: req.ip });
+      throw new UnauthorizedException('Invalid credentials');
+    }
+    const { record, ended, csrfToken } = started;
+    const actor = actorOf(record);
+    await this.audit.record({ type: 'login', actor, subject: record.handle.id, ip: req.ip });
+    await this.recordRevoked(actor, ended, req.ip, 'ended by a newer login (same device or session limit)');
     return {
       user: { id: user.id, username: user.username, roles: user.roles },
       session: {
@@ -33,7 +60,7 @@ export class AuthService {
     };
   }
 
-  async logout(req: Request, res: Response): Promise<LogoutDto> {
+  async logout(req: Request, res: Response, record: SessionRecord): Promise<LogoutDto> {
     await this.sessions.end(req);
     res.clearCookie(this.config.cookieName, {
       path: '/',
@@ -41,6 +68,7 @@ export class AuthService {
       secure: this.config.cookieSecure,
       sameSite: this.config.cookieSameSite,
     });
+    await this.audit.record({ type: 'logout', actor: actorOf(record), subject: record.handle.id, ip: req.ip });
     return { loggedOut: true };
   }
 
@@ -55,12 +83,65 @@ export class AuthService {
         createdAt: iso(record.createdAt),
         lastActivityAt: iso(record.lastActivityAt),
         expiresAt: iso(this.sessions.expiresAt(record)),
-        requestCount: this.sessions.requestCount(record),
+        // This request is counted when it ends; show it already.
+        requestCount: this.sessions.requestCount(record) + 1,
       },
     };
   }
 
   csrf(req: Request): CsrfDto {
     return { csrfToken: this.sessions.csrfToken(req.sessionID) };
+  }
+
+  async listOwn(current: SessionRecord): Promise<OwnSessionsDto> {
+    const sessions = await this.sessions.listForUser(current.handle.userId);
+    return { sessions: sessions.map((s) => this.toOwnSession(s, current)) };
+  }
+
+  /** Ends one of the caller's sessions; another user's id is indistinguishable from no session. */
+  async revokeOwn(current: SessionRecord, target: SessionHandle, ip: string | undefined): Promise<RevokedDto> {
+    if (target.userId !== current.handle.userId || !(await this.sessions.revoke(target))) {
+      throw new NotFoundException('Session not found');
+    }
+    await this.recordRevoked(actorOf(current), [target], ip, 'by its owner');
+    return { revoked: 1 };
+  }
+
+  async revokeOthers(current: SessionRecord, ip: string | undefined): Promise<RevokedDto> {
+    const ended = await this.sessions.revokeForUser(current.handle.userId, { exceptHash: current.handle.hash });
+    await this.recordRevoked(actorOf(current), ended, ip, 'by its owner (all other sessions)');
+    return { revoked: ended.length };
+  }
+
+  async revokeDevice(current: SessionRecord, deviceId: string, ip: string | undefined): Promise<RevokedDto> {
+    const ended = await this.sessions.revokeForUser(current.handle.userId, { deviceId });
+    await this.recordRevoked(actorOf(current), ended, ip, `by its owner (device ${deviceId})`);
+    return { revoked: ended.length };
+  }
+
+  private async recordRevoked(
+    actor: AuditActor,
+    ended: SessionHandle[],
+    ip: string | undefined,
+    detail: string,
+  ): Promise<void> {
+    await Promise.all(
+      ended.map((h) => this.audit.record({ type: 'session_revoked', actor, subject: h.id, ip, detail })),
+    );
+  }
+
+  private toOwnSession(s: SessionRecord, current: SessionRecord): OwnSessionDto {
+    return {
+      id: s.handle.id,
+      deviceId: s.deviceId,
+      userAgent: describeDevice(s),
+      browser: s.browser,
+      os: s.os,
+      ip: s.ip,
+      createdAt: iso(s.createdAt),
+      lastActivityAt: iso(s.lastActivityAt),
+      expiresAt: iso(this.sessions.expiresAt(s)),
+      current: s.handle.id === current.handle.id,
+    };
   }
 }

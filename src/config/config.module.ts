@@ -1,5 +1,5 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { AppConfig, AuthConfig, loadConfig, RedisConfig, SessionConfig } from './config';
+import { AppConfig, AuditConfig, AuthConfig, loadConfig, RedisConfig, SessionConfig } from './config';
 import { Env } from './env';
 
 /**
@@ -17,6 +17,7 @@ export class ConfigModule {
       { provide: RedisConfig, useValue: config.redis },
       { provide: SessionConfig, useValue: config.session },
       { provide: AuthConfig, useValue: config.auth },
+      { provide: AuditConfig, useValue: config.audit },
     ];
     return { module: ConfigModule, providers, exports: providers.map((p) => p.provide) };
   }

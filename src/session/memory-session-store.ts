@@ -1,31 +1,53 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { SessionConfig } from '../config/config';
+import { EmbeddedDb } from './embedded-db';
 import { SessionHandle } from './session-keys';
-import { EndFilter, expiresAt, SessionRecord, SessionStore } from './session-store';
+import {
+  byActivityDesc,
+  CreateOptions,
+  CreateResult,
+  decodeCursor,
+  encodeCursor,
+  EndFilter,
+  expiresAt,
+  SessionPage,
+  SessionRecord,
+  SessionStats,
+  SessionStore,
+} from './session-store';
+
+const copy = (r: SessionRecord): SessionRecord => ({ ...r, roles: [...r.roles] });
 
 /**
- * The embedded store for development without Redis: one process, same rules as the Redis store
+ * The embedded store for development without Redis: one process, the same rules as the Redis store
  * (atomic create with device and per-user limits, writes only to live sessions), no persistence.
+ * Its stats and pages walk every session: fine for development, which is all it is for.
  */
 @Injectable()
 export class MemorySessionStore extends SessionStore implements OnModuleDestroy {
-  private readonly byUser = new Map<string, Map<string, SessionRecord>>();
   private readonly idleMs: number;
-  private readonly sweeper: NodeJS.Timeout;
+  /** Sessions that expired since the last sweep, to report once. */
+  private readonly expired: SessionHandle[] = [];
 
-  constructor(config: SessionConfig) {
+  constructor(
+    private readonly db: EmbeddedDb,
+    config: SessionConfig,
+  ) {
     super();
     this.idleMs = config.idleTimeoutMs;
-    this.sweeper = setInterval(() => this.sweep(Date.now()), 60_000).unref();
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.sweeper);
+    this.db.sessions.clear();
   }
 
-  create(record: SessionRecord, maxPerUser: number, now: number): Promise<SessionHandle[]> {
+  create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
     const { userId } = record.handle;
-    const sessions = this.live(userId, now);
+    const user = this.db.users.get(userId);
+    if (!user || user.version !== options.userVersion || user.disabled) {
+      return Promise.resolve({ created: false, ended: [] });
+    }
+    const sessions = this.live(userId, options.now);
     const ended: SessionHandle[] = [];
     const end = (r: SessionRecord): void => {
       sessions.delete(r.handle.hash);
@@ -34,18 +56,18 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
     if (record.deviceId !== null) {
       for (const r of [...sessions.values()]) if (r.deviceId === record.deviceId) end(r);
     }
-    if (maxPerUser > 0 && sessions.size >= maxPerUser) {
+    if (options.maxPerUser > 0 && sessions.size >= options.maxPerUser) {
       const byActivity = [...sessions.values()].sort((p, q) => p.lastActivityAt - q.lastActivityAt);
-      byActivity.slice(0, sessions.size - maxPerUser + 1).forEach(end);
+      byActivity.slice(0, sessions.size - options.maxPerUser + 1).forEach(end);
     }
-    sessions.set(record.handle.hash, { ...record, roles: [...record.roles] });
-    this.byUser.set(userId, sessions);
-    return Promise.resolve(ended);
+    sessions.set(record.handle.hash, copy(record));
+    this.db.sessions.set(userId, sessions);
+    return Promise.resolve({ created: true, ended });
   }
 
   get(handle: SessionHandle, now: number): Promise<SessionRecord | null> {
     const record = this.live(handle.userId, now).get(handle.hash);
-    return Promise.resolve(record ? { ...record, roles: [...record.roles] } : null);
+    return Promise.resolve(record ? copy(record) : null);
   }
 
   recordActivity(handle: SessionHandle, at: number, count: number): Promise<boolean> {
@@ -57,15 +79,15 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
   }
 
   destroy(handle: SessionHandle): Promise<boolean> {
-    return Promise.resolve(this.byUser.get(handle.userId)?.delete(handle.hash) ?? false);
+    return Promise.resolve(this.db.sessions.get(handle.userId)?.delete(handle.hash) ?? false);
   }
 
   listForUser(userId: string, now: number): Promise<SessionRecord[]> {
-    return Promise.resolve([...this.live(userId, now).values()].map((r) => ({ ...r, roles: [...r.roles] })));
+    return Promise.resolve([...this.live(userId, now).values()].map(copy));
   }
 
   destroyForUser(userId: string, filter: EndFilter): Promise<SessionHandle[]> {
-    const sessions = this.byUser.get(userId) ?? new Map<string, SessionRecord>();
+    const sessions = this.db.sessions.get(userId) ?? new Map<string, SessionRecord>();
     const ended: SessionHandle[] = [];
     for (const r of [...sessions.values()]) {
       if (r.handle.hash === filter.exceptHash) continue;
@@ -76,19 +98,54 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
     return Promise.resolve(ended);
   }
 
+  stats(now: number): Promise<SessionStats> {
+    const stats: SessionStats = { total: 0, activeLast5m: 0, activeLast15m: 0, byRole: {} };
+    for (const r of this.all(now)) {
+      stats.total += 1;
+      if (r.lastActivityAt > now - 5 * 60_000) stats.activeLast5m += 1;
+      if (r.lastActivityAt > now - 15 * 60_000) stats.activeLast15m += 1;
+      for (const role of r.roles) stats.byRole[role] = (stats.byRole[role] ?? 0) + 1;
+    }
+    return Promise.resolve(stats);
+  }
+
+  page(limit: number, cursor: string | undefined, now: number): Promise<SessionPage> {
+    const after = cursor === undefined ? null : decodeCursor(cursor);
+    const ordered = this.all(now)
+      .map((r) => ({ score: r.lastActivityAt, id: r.handle.id, record: r }))
+      .sort(byActivityDesc)
+      .filter((e) => after === null || byActivityDesc(e, after) > 0);
+    const taken = ordered.slice(0, limit);
+    const last = taken[taken.length - 1];
+    return Promise.resolve({
+      sessions: taken.map((e) => copy(e.record)),
+      nextCursor: ordered.length > limit && last ? encodeCursor(last.score, last.id) : null,
+    });
+  }
+
+  sweep(now: number): Promise<SessionHandle[]> {
+    for (const userId of [...this.db.sessions.keys()]) this.live(userId, now);
+    return Promise.resolve(this.expired.splice(0));
+  }
+
   ping(): Promise<void> {
     return Promise.resolve();
   }
 
-  /** The user's sessions with the ended ones dropped. */
-  private live(userId: string, now: number): Map<string, SessionRecord> {
-    const sessions = this.byUser.get(userId) ?? new Map<string, SessionRecord>();
-    for (const [hash, r] of sessions) if (expiresAt(r, this.idleMs) <= now) sessions.delete(hash);
-    if (sessions.size === 0) this.byUser.delete(userId);
-    return sessions;
+  private all(now: number): SessionRecord[] {
+    return [...this.db.sessions.keys()].flatMap((userId) => [...this.live(userId, now).values()]);
   }
 
-  private sweep(now: number): void {
-    for (const userId of [...this.byUser.keys()]) this.live(userId, now);
+  /** The user's sessions with the expired ones dropped (and remembered for the next sweep). */
+  private live(userId: string, now: number): Map<string, SessionRecord> {
+    const sessions = this.db.sessions.get(userId) ?? new Map<string, SessionRecord>();
+    for (const [hash, r] of sessions) {
+      if (expiresAt(r, this.idleMs) <= now) {
+        sessions.delete(hash);
+        this.expired.push(r.handle);
+      }
+    }
+    if (sessions.size === 0) this.db.sessions.delete(userId);
+    return sessions;
   }
 }

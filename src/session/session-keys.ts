@@ -16,7 +16,7 @@ const SID = /^([A-Za-z0-9_-]{12})\.[A-Za-z0-9_-]{43}$/;
 const PUBLIC_ID = /^([A-Za-z0-9_-]{12})\.([A-Za-z0-9_-]{22})$/;
 
 export const PUBLIC_SESSION_ID_PATTERN = PUBLIC_ID;
-export const ACTIVITY_SHARDS = 16;
+export const ACTIVITY_SHARDS = 8;
 
 export function newUserId(): string {
   return randomBytes(9).toString('base64url');
@@ -64,12 +64,22 @@ export class KeyLayout {
     return `${this.prefix}{u:${userId}}:user`;
   }
 
-  activityShard(index: number): string {
-    return `${this.prefix}{activity:${index}}`;
+  /** Sessions of one role family in one shard, by last activity: `<userId>.<hash>` members. */
+  activityShard(family: string, shard: number): string {
+    return `${this.prefix}{activity:${family}:${shard}}`;
   }
 
-  activity(hash: string): string {
-    return this.activityShard(activityShardOf(hash));
+  activity(roles: string[], hash: string): string {
+    return this.activityShard(roleFamily(roles), activityShardOf(hash));
+  }
+
+  /** The role families that have ever had a session (a handful: one per distinct set of roles). */
+  activityFamilies(): string {
+    return `${this.prefix}{activity}:families`;
+  }
+
+  audit(): string {
+    return `${this.prefix}{audit}`;
   }
 
   usernames(): string {
@@ -82,6 +92,18 @@ export class KeyLayout {
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Sessions are indexed by their user's exact set of roles, so each session sits in one index and
+ * "sessions by role" is a sum of counts rather than a counter that could drift.
+ */
+export function roleFamily(roles: string[]): string {
+  return roles.length === 0 ? '-' : [...roles].sort().join('+');
+}
+
+export function familyRoles(family: string): string[] {
+  return family === '-' ? [] : family.split('+');
+}
 
 export function activityShardOf(hash: string): number {
   return ALPHABET.indexOf(hash[0]) % ACTIVITY_SHARDS;

@@ -1,29 +1,35 @@
 import { script } from './redis.provider';
 
-// Every script touches only keys of one user ({u:<id>} hash tag), so each runs in one cluster slot.
-// Session keys other than KEYS[...] are built from ARGV's key base: they share the same tag.
+// Every script touches only keys of one user (the {u:<id>} hash tag), so each runs in one cluster
+// slot. Session keys other than KEYS[...] are built from ARGV's key base and share that tag.
 
-// A session in the index whose key is gone, or whose idle/absolute time has passed, is removed.
-const PRUNE = `
-local function expired(f, now, idle)
-  return (not f[1]) or tonumber(f[1]) + idle <= now or tonumber(f[2]) <= now
+// A session whose key is gone, or whose idle or absolute time has passed, is over.
+const EXPIRED = `
+local function expired(a, x, now, idle)
+  return (not a) or tonumber(a) + idle <= now or tonumber(x) <= now
 end
 `;
 
-/** KEYS: session, user index. ARGV: hash, now, idleMs, maxPerUser, deviceId, keyBase, expiresAt, field/value... */
-export const CREATE_SESSION = script(`${PRUNE}
+/**
+ * KEYS: session, user index, user record. ARGV: hash, now, idleMs, maxPerUser, deviceId, keyBase,
+ * expiresAt, userVersion, field/value... Returns {created (0/1), ended hashes...}.
+ */
+export const CREATE_SESSION = script(`${EXPIRED}
 local now, idle, max, device, base = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local ended, live = {}, {}
+if redis.call('HGET', KEYS[3], 'v') ~= ARGV[8] or redis.call('HGET', KEYS[3], 'disabled') == '1' then
+  return { 0 }
+end
+local out, live = { 1 }, {}
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local f = redis.call('HMGET', base .. h, 'a', 'x', 'd')
-  if expired(f, now, idle) then
+  if expired(f[1], f[2], now, idle) then
     redis.call('DEL', base .. h)
     redis.call('ZREM', KEYS[2], h)
   elseif device ~= '' and f[3] == device then
     redis.call('DEL', base .. h)
     redis.call('ZREM', KEYS[2], h)
-    ended[#ended + 1] = h
+    out[#out + 1] = h
   else
     live[#live + 1] = { h, tonumber(f[1]) }
   end
@@ -33,24 +39,27 @@ if max > 0 and #live >= max then
   for i = 1, #live - max + 1 do
     redis.call('DEL', base .. live[i][1])
     redis.call('ZREM', KEYS[2], live[i][1])
-    ended[#ended + 1] = live[i][1]
+    out[#out + 1] = live[i][1]
   end
 end
 local fields = {}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIREAT', KEYS[1], ARGV[7])
 redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[2], last[2])
-return ended
+return out
 `);
 
-/** KEYS: session, user index. ARGV: hash, at, count, idleMs. Returns 0 when the session has ended. */
-export const RECORD_ACTIVITY = script(`${PRUNE}
+/**
+ * KEYS: session, user index. ARGV: hash, at, count, idleMs.
+ * Returns the session's roles when it is alive (and was updated), false when it has ended.
+ */
+export const RECORD_ACTIVITY = script(`${EXPIRED}
 local at, idle = tonumber(ARGV[2]), tonumber(ARGV[4])
-local f = redis.call('HMGET', KEYS[1], 'a', 'x')
-if expired(f, at, idle) then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'a', 'x', 'r')
+if expired(f[1], f[2], at, idle) then return false end
 redis.call('HINCRBY', KEYS[1], 'n', ARGV[3])
 if at > tonumber(f[1]) then
   local exp = math.min(at + idle, tonumber(f[2]))
@@ -60,24 +69,30 @@ if at > tonumber(f[1]) then
   local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', KEYS[2], last[2])
 end
-return 1
+return f[3]
 `);
 
-/** KEYS: session, user index. ARGV: hash. */
+/** KEYS: session, user index. ARGV: hash. Returns the ended session's roles, or false. */
 export const DESTROY_SESSION = script(`
-local n = redis.call('DEL', KEYS[1])
+local roles = redis.call('HGET', KEYS[1], 'r')
+redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return n
+return roles
 `);
 
-/** KEYS: user index. ARGV: keyBase, exceptHash, deviceId. Returns the hashes it ended. */
+/** KEYS: user index. ARGV: keyBase, exceptHash, deviceId. Returns hash, roles, hash, roles... */
 export const DESTROY_FOR_USER = script(`
 local ended = {}
 for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if h ~= ARGV[2] then
     local key = ARGV[1] .. h
-    if ARGV[3] == '' or redis.call('HGET', key, 'd') == ARGV[3] then
-      if redis.call('DEL', key) == 1 then ended[#ended + 1] = h end
+    local f = redis.call('HMGET', key, 'r', 'd')
+    if ARGV[3] == '' or f[2] == ARGV[3] then
+      if f[1] then
+        ended[#ended + 1] = h
+        ended[#ended + 1] = f[1]
+      end
+      redis.call('DEL', key)
       redis.call('ZREM', KEYS[1], h)
     end
   end
@@ -86,7 +101,7 @@ return ended
 `);
 
 /** KEYS: user index. ARGV: keyBase, now, idleMs. Returns hash, fields, hash, fields... */
-export const LIST_FOR_USER = script(`${PRUNE}
+export const LIST_FOR_USER = script(`${EXPIRED}
 local now, idle = tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local out = {}
@@ -94,7 +109,7 @@ for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local fields = redis.call('HGETALL', ARGV[1] .. h)
   local t = {}
   for i = 1, #fields, 2 do t[fields[i]] = fields[i + 1] end
-  if expired({ t.a, t.x }, now, idle) then
+  if expired(t.a, t.x, now, idle) then
     redis.call('ZREM', KEYS[1], h)
   else
     out[#out + 1] = h

@@ -16,10 +16,6 @@ export interface SessionRecord {
   requestCount: number;
 }
 
-export interface SessionTimeouts {
-  idleTimeoutMs: number;
-}
-
 /** When a session ends: the first of idle and absolute expiry. */
 export function expiresAt(record: Pick<SessionRecord, 'lastActivityAt' | 'absoluteExpiresAt'>, idleMs: number): number {
   return Math.min(record.lastActivityAt + idleMs, record.absoluteExpiresAt);
@@ -32,6 +28,34 @@ export interface EndFilter {
   deviceId?: string;
 }
 
+export interface CreateOptions {
+  now: number;
+  /** 0 = no limit. */
+  maxPerUser: number;
+  /** The user's version read before the password was checked; a change since refuses the login. */
+  userVersion: number;
+}
+
+export interface CreateResult {
+  /** False when the user was changed, disabled or deleted since their credentials were read. */
+  created: boolean;
+  /** Sessions this login ended: the same device, or the least recently active beyond the limit. */
+  ended: SessionHandle[];
+}
+
+export interface SessionPage {
+  sessions: SessionRecord[];
+  /** Opaque; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface SessionStats {
+  total: number;
+  activeLast5m: number;
+  activeLast15m: number;
+  byRole: Record<string, number>;
+}
+
 /**
  * Where sessions live: Redis, or the embedded in-process store in development. Both pass the same
  * contract suite (test/session-store.contract.spec.ts). Every write that touches an existing session
@@ -39,10 +63,10 @@ export interface EndFilter {
  */
 export abstract class SessionStore {
   /**
-   * Stores a new session. In the same atomic step, ends the user's other session on the same device
-   * and, beyond `maxPerUser` (0 = no limit), the least recently active ones. Returns what it ended.
+   * Stores a new session, in one atomic step with ending the user's other session on the same
+   * device and, beyond `maxPerUser`, the least recently active ones.
    */
-  abstract create(record: SessionRecord, maxPerUser: number, now: number): Promise<SessionHandle[]>;
+  abstract create(record: SessionRecord, options: CreateOptions): Promise<CreateResult>;
 
   /** The live session, or null when it has ended or never existed. One read. */
   abstract get(handle: SessionHandle, now: number): Promise<SessionRecord | null>;
@@ -58,6 +82,34 @@ export abstract class SessionStore {
   /** Ends a user's sessions that match the filter; returns what it ended. */
   abstract destroyForUser(userId: string, filter: EndFilter): Promise<SessionHandle[]>;
 
+  /** Counts over all sessions, O(log n). */
+  abstract stats(now: number): Promise<SessionStats>;
+
+  /** All sessions, newest activity first, one page at a time. */
+  abstract page(limit: number, cursor: string | undefined, now: number): Promise<SessionPage>;
+
+  /**
+   * Maintenance: drops index entries of sessions that expired, a bounded amount of work per call,
+   * and returns the sessions it found expired (each reported by exactly one caller).
+   */
+  abstract sweep(now: number): Promise<SessionHandle[]>;
+
   /** Throws when the store cannot be reached. */
   abstract ping(): Promise<void>;
+}
+
+/** Page cursors: the (lastActivityAt, public id) of the last entry of the previous page. */
+export function encodeCursor(score: number, id: string): string {
+  return Buffer.from(`${score}|${id}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { score: number; id: string } | null {
+  const [score, id, extra] = Buffer.from(cursor, 'base64url').toString().split('|');
+  if (extra !== undefined || !/^\d{1,16}$/.test(score ?? '') || !id || id.length > 64) return null;
+  return { score: Number(score), id };
+}
+
+/** Newest activity first; ties broken by id, descending, so the order is total. */
+export function byActivityDesc(a: { score: number; id: string }, b: { score: number; id: string }): number {
+  return b.score - a.score || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }

@@ -2,6 +2,8 @@ import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { RedisConfig, SessionConfig } from '../config/config';
 import { ActivityTracker } from './activity-tracker';
+import { EmbeddedDb } from './embedded-db';
+import { SessionSweeper } from './session-sweeper';
 import { MemorySessionStore } from './memory-session-store';
 import { REDIS_CLIENT, RedisClient, redisClientProvider } from './redis.provider';
 import { RedisSessionStore } from './redis-session-store';
@@ -16,17 +18,28 @@ import { SessionStore } from './session-store';
     Clock,
     redisClientProvider,
     { provide: KeyLayout, inject: [RedisConfig], useFactory: (c: RedisConfig) => new KeyLayout(c.keyPrefix) },
+    EmbeddedDb,
     {
       provide: SessionStore,
-      inject: [REDIS_CLIENT, KeyLayout, SessionConfig],
-      useFactory: (redis: RedisClient | null, keys: KeyLayout, config: SessionConfig) =>
-        redis ? new RedisSessionStore(redis, keys, config) : new MemorySessionStore(config),
+      inject: [REDIS_CLIENT, KeyLayout, EmbeddedDb, SessionConfig],
+      useFactory: (redis: RedisClient | null, keys: KeyLayout, db: EmbeddedDb, config: SessionConfig) =>
+        redis ? new RedisSessionStore(redis, keys, config) : new MemorySessionStore(db, config),
     },
     ActivityTracker,
     SessionService,
+    SessionSweeper,
     SessionMiddleware,
   ],
-  exports: [Clock, REDIS_CLIENT, KeyLayout, SessionStore, SessionService, SessionMiddleware],
+  exports: [
+    Clock,
+    REDIS_CLIENT,
+    KeyLayout,
+    EmbeddedDb,
+    SessionStore,
+    SessionService,
+    SessionSweeper,
+    SessionMiddleware,
+  ],
 })
 export class SessionModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS_CLIENT) private readonly redis: RedisClient | null) {}

@@ -7,7 +7,7 @@ import { Clock } from '../common/clock';
 import { SessionConfig } from '../config/config';
 import { ActivityTracker } from './activity-tracker';
 import { handleFromSessionId, SessionHandle } from './session-keys';
-import { EndFilter, expiresAt, SessionRecord, SessionStore } from './session-store';
+import { EndFilter, expiresAt, SessionPage, SessionRecord, SessionStats, SessionStore } from './session-store';
 
 export const PENDING_USER = Symbol('pendingUser');
 
@@ -15,6 +15,7 @@ export interface SessionUser {
   id: string;
   username: string;
   roles: string[];
+  version: number;
 }
 
 export interface StartedSession {
@@ -51,8 +52,9 @@ export class SessionService {
   /**
    * Starts a session for a user who just proved who they are. The request's previous session, if
    * any, is destroyed and a new id minted, so a cookie planted before login is never adopted.
+   * Null when the user was changed, disabled or deleted after their credentials were read.
    */
-  async start(req: Request, user: SessionUser, deviceId: string | null): Promise<StartedSession> {
+  async start(req: Request, user: SessionUser, deviceId: string | null): Promise<StartedSession | null> {
     const pending = req as PendingRequest;
     pending[PENDING_USER] = user.id;
     try {
@@ -75,7 +77,12 @@ export class SessionService {
       absoluteExpiresAt: now + this.config.absoluteTimeoutMs,
       requestCount: 1,
     };
-    const ended = await this.store.create(record, this.config.maxSessionsPerUser, now);
+    const { created, ended } = await this.store.create(record, {
+      now,
+      maxPerUser: this.config.maxSessionsPerUser,
+      userVersion: user.version,
+    });
+    if (!created) return null;
     req.session.record = record;
     return { record, ended, csrfToken: this.csrfToken(req.sessionID) };
   }
@@ -115,8 +122,18 @@ export class SessionService {
     return this.config.secrets.some((secret) => timingSafeEqual(Buffer.from(this.sign(secret, sessionId)), given));
   }
 
-  listForUser(userId: string): Promise<SessionRecord[]> {
-    return this.store.listForUser(userId, this.clock.now());
+  /** A user's live sessions, newest activity first. */
+  async listForUser(userId: string): Promise<SessionRecord[]> {
+    const sessions = await this.store.listForUser(userId, this.clock.now());
+    return sessions.sort((a, b) => b.lastActivityAt - a.lastActivityAt);
+  }
+
+  stats(): Promise<SessionStats> {
+    return this.store.stats(this.clock.now());
+  }
+
+  page(limit: number, cursor?: string): Promise<SessionPage> {
+    return this.store.page(limit, cursor, this.clock.now());
   }
 
   find(handle: SessionHandle): Promise<SessionRecord | null> {

@@ -5,16 +5,17 @@ import { User, UserChanges, UserPage, UserStore, usernameKey } from './user-stor
 
 type Fields = Record<string, string>;
 
-/** KEYS: user. ARGV: field/value... Writes only to an existing user. */
+/** KEYS: user. ARGV: field/value... Writes only to an existing user, and bumps its version. */
 const UPDATE_USER = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('HINCRBY', KEYS[1], 'v', 1)
 return 1
 `);
 
 function toFields(u: User): string[] {
   return ['id', u.id, 'username', u.username, 'hash', u.passwordHash, 'roles', u.roles.join(','),
-    'disabled', u.disabled ? '1' : '0', 'createdAt', String(u.createdAt)]; // prettier-ignore
+    'disabled', u.disabled ? '1' : '0', 'createdAt', String(u.createdAt), 'v', String(u.version)]; // prettier-ignore
 }
 
 function fromFields(f: Fields): User | null {
@@ -26,6 +27,7 @@ function fromFields(f: Fields): User | null {
     roles: f.roles ? f.roles.split(',') : [],
     disabled: f.disabled === '1',
     createdAt: Number(f.createdAt),
+    version: Number(f.v),
   };
 }
 

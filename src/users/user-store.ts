@@ -5,6 +5,8 @@ export interface User {
   roles: string[];
   disabled: boolean;
   createdAt: number;
+  /** Goes up with every change that ends the user's sessions; a login in flight checks it. */
+  version: number;
 }
 
 export type UserChanges = Partial<Pick<User, 'passwordHash' | 'roles' | 'disabled'>>;
@@ -20,7 +22,7 @@ export abstract class UserStore {
   abstract create(user: User): Promise<boolean>;
   abstract findById(id: string): Promise<User | null>;
   abstract findByUsername(username: string): Promise<User | null>;
-  /** Applies changes to an existing user; null when there is no such user. */
+  /** Applies changes to an existing user and bumps its version; null when there is no such user. */
   abstract update(id: string, changes: UserChanges): Promise<User | null>;
   abstract delete(id: string): Promise<boolean>;
   /** Users in creation order. */

@@ -88,3 +88,9 @@ export class PageQueryDto {
   @Matches(/^\d{1,9}$/, { message: 'cursor must be a value returned as nextCursor' })
   cursor?: string;
 }
+
+export class DeletedUserDto {
+  deleted!: boolean;
+  /** Sessions of the user that were ended. */
+  revoked!: number;
+}

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { REDIS_CLIENT, RedisClient } from '../session/redis.provider';
+import { EmbeddedDb } from '../session/embedded-db';
 import { KeyLayout } from '../session/session-keys';
 import { MemoryUserStore } from './memory-user-store';
 import { PasswordHasher } from './password-hasher';
@@ -12,9 +13,9 @@ import { UsersService } from './users.service';
     PasswordHasher,
     {
       provide: UserStore,
-      inject: [REDIS_CLIENT, KeyLayout],
-      useFactory: (redis: RedisClient | null, keys: KeyLayout) =>
-        redis ? new RedisUserStore(redis, keys) : new MemoryUserStore(),
+      inject: [REDIS_CLIENT, KeyLayout, EmbeddedDb],
+      useFactory: (redis: RedisClient | null, keys: KeyLayout, db: EmbeddedDb) =>
+        redis ? new RedisUserStore(redis, keys) : new MemoryUserStore(db),
     },
     UsersService,
   ],

@@ -1,0 +1,111 @@
+import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
+import { AuditActor, AuditService } from '../audit/audit.service';
+import { describeDevice } from '../auth/auth.service';
+import { SessionHandle } from '../session/session-keys';
+import { SessionService } from '../session/session.service';
+import { byActivityDesc, decodeCursor, encodeCursor, SessionRecord } from '../session/session-store';
+import { RevokedDto } from '../auth/auth.dto';
+import {
+  AdminSessionDto,
+  AdminSessionListDto,
+  AdminSessionPageDto,
+  AuditPageDto,
+  AuditQueryDto,
+  SessionPageQueryDto,
+  SessionStatsDto,
+} from './admin.dto';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const RECENT = 100;
+
+/** The admin's view of every session, and the audit log. */
+@Injectable()
+export class AdminService {
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly audit: AuditService,
+  ) {}
+
+  async stats(): Promise<SessionStatsDto> {
+    const [stats, recent] = await Promise.all([this.sessions.stats(), this.sessions.page(RECENT)]);
+    return {
+      ...stats,
+      recentSessions: recent.sessions.map((s) => ({
+        id: s.handle.id,
+        userId: s.handle.userId,
+        username: s.username,
+        lastActivityAt: iso(s.lastActivityAt),
+      })),
+    };
+  }
+
+  async page(query: SessionPageQueryDto): Promise<AdminSessionPageDto> {
+    const limit = query.limit ?? 50;
+    if (query.cursor !== undefined && !decodeCursor(query.cursor)) {
+      throw new BadRequestException('cursor must be a value returned as nextCursor');
+    }
+    if (query.userId === undefined) {
+      const page = await this.sessions.page(limit, query.cursor);
+      return { sessions: page.sessions.map((s) => this.toDto(s)), nextCursor: page.nextCursor };
+    }
+    // One user's sessions are few: read them all (O(that user's sessions)) and page in memory.
+    const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
+    const ordered = (await this.sessions.listForUser(query.userId))
+      .map((s) => ({ score: s.lastActivityAt, id: s.handle.id, s }))
+      .sort(byActivityDesc)
+      .filter((e) => after === null || byActivityDesc(e, after) > 0);
+    const taken = ordered.slice(0, limit);
+    const last = taken[taken.length - 1];
+    return {
+      sessions: taken.map((e) => this.toDto(e.s)),
+      nextCursor: ordered.length > limit && last ? encodeCursor(last.score, last.id) : null,
+    };
+  }
+
+  async userSessions(userId: string): Promise<AdminSessionListDto> {
+    const sessions = await this.sessions.listForUser(userId);
+    return { sessions: sessions.map((s) => this.toDto(s)) };
+  }
+
+  async revoke(handle: SessionHandle, actor: AuditActor, ip?: string): Promise<RevokedDto> {
+    if (!(await this.sessions.revoke(handle))) throw new NotFoundException('Session not found');
+    await this.audit.record({ type: 'session_revoked', actor, subject: handle.id, ip, detail: 'by an admin' });
+    return { revoked: 1 };
+  }
+
+  async revokeUser(userId: string, actor: AuditActor, ip?: string): Promise<RevokedDto> {
+    const ended = await this.sessions.revokeForUser(userId);
+    await Promise.all(
+      ended.map((h) =>
+        this.audit.record({
+          type: 'session_revoked',
+          actor,
+          subject: h.id,
+          ip,
+          detail: 'by an admin (all of the user)',
+        }),
+      ),
+    );
+    return { revoked: ended.length };
+  }
+
+  auditLog(query: AuditQueryDto): Promise<AuditPageDto> {
+    return this.audit.list(query.limit ?? 100, query.cursor);
+  }
+
+  private toDto(s: SessionRecord): AdminSessionDto {
+    return {
+      id: s.handle.id,
+      userId: s.handle.userId,
+      username: s.username,
+      roles: s.roles,
+      deviceId: s.deviceId,
+      userAgent: describeDevice(s),
+      ip: s.ip,
+      createdAt: iso(s.createdAt),
+      lastActivityAt: iso(s.lastActivityAt),
+      expiresAt: iso(this.sessions.expiresAt(s)),
+      requestCount: this.sessions.requestCount(s),
+    };
+  }
+}
