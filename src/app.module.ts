@@ -6,6 +6,7 @@ import { AuthModule } from './auth/auth.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { ConfigModule } from './config/config.module';
 import { Env } from './config/env';
+import { HealthModule } from './health/health.module';
 import { SessionModule } from './session/session.module';
 import { UsersModule } from './users/users.module';
 
@@ -15,7 +16,15 @@ export class AppModule {
   static forRoot(env: Env): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(env), SessionModule, AuditModule, UsersModule, AuthModule, AdminModule],
+      imports: [
+        ConfigModule.forRoot(env),
+        SessionModule,
+        AuditModule,
+        UsersModule,
+        AuthModule,
+        AdminModule,
+        HealthModule,
+      ],
       providers: [
         {
           provide: APP_PIPE,

@@ -2,16 +2,22 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
+import { accessLog } from './common/access-log';
+import { JsonLogger } from './common/json-logger';
+import { requestContext } from './common/request-context';
 import { AppConfig, SessionConfig } from './config/config';
 import { SessionMiddleware } from './session/session.middleware';
 
 export const BODY_LIMIT = '16kb';
 
 /** Everything that must touch the express app itself; used by main.ts and by every e2e test. */
-export async function configureApp(app: NestExpressApplication): Promise<void> {
+export async function configureApp(app: NestExpressApplication, logger: JsonLogger): Promise<void> {
   const appConfig = app.get(AppConfig);
   const sessionConfig = app.get(SessionConfig);
 
+  app.useLogger(logger);
+  app.use(requestContext);
+  app.use(accessLog(logger));
   app.set('trust proxy', appConfig.trustProxy);
   app.disable('x-powered-by');
   app.use(

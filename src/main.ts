@@ -6,8 +6,11 @@ import { AppModule } from './app.module';
 import { AppConfig, RedisConfig, SessionConfig } from './config/config';
 import { ConfigError } from './config/env';
 import { configureApp } from './configure-app';
+import { JsonLogger } from './common/json-logger';
 
 async function bootstrap(): Promise<void> {
+  const jsonLogger = new JsonLogger();
+  Logger.overrideLogger(jsonLogger);
   const logger = new Logger('Main');
   let module;
   try {
@@ -19,9 +22,9 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
-  const app = await NestFactory.create<NestExpressApplication>(module, { bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(module, { bodyParser: false, logger: jsonLogger });
   app.enableShutdownHooks();
-  await configureApp(app);
+  await configureApp(app, jsonLogger);
 
   const { port, host } = app.get(AppConfig);
   if (app.get(RedisConfig).topology.kind === 'embedded') {

@@ -5,6 +5,7 @@ import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';
 import { AuthService } from './auth.service';
 import { CsrfGuard } from './csrf.guard';
+import { LoginLimiter } from './login-limiter';
 import { RolesGuard } from './roles.guard';
 
 // Guards run in this order: who are you (401), is this request really yours (403), may you (403).
@@ -13,6 +14,7 @@ import { RolesGuard } from './roles.guard';
   controllers: [AuthController],
   providers: [
     AuthService,
+    LoginLimiter,
     AuthGuard,
     CsrfGuard,
     RolesGuard,

@@ -1,4 +1,4 @@
-import { Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import { HttpException, HttpStatus, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AuditActor, AuditService } from '../audit/audit.service';
 import { SessionConfig } from '../config/config';
@@ -6,6 +6,7 @@ import { SessionHandle } from '../session/session-keys';
 import { SessionService } from '../session/session.service';
 import { SessionRecord } from '../session/session-store';
 import { UsersService } from '../users/users.service';
+import { LoginLimiter } from './login-limiter';
 import {
   CsrfDto,
   LoginDto,
@@ -33,17 +34,33 @@ export class AuthService {
     private readonly users: UsersService,
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
+    private readonly limiter: LoginLimiter,
     private readonly config: SessionConfig,
   ) {}
 
   async login(req: Request, dto: LoginDto): Promise<LoginResponseDto> {
+    const ip = req.ip ?? '';
+    const retryAfter = await this.limiter.retryAfter(dto.username, ip);
+    if (retryAfter > 0) {
+      req.res?.setHeader('Retry-After', String(retryAfter));
+      throw new HttpException(
+        {
+          statusCode: 429,
+          message: `Too many failed logins, try again in ${retryAfter} s`,
+          error: 'Too Many Requests',
+        },
+        HttpStatus.TOO_MANY_REQUESTS,
+      );
+    }
     const user = await this.users.verifyCredentials(dto.username, dto.password);
     const started = user ? await this.sessions.start(req, user, dto.deviceId ?? null) : null;
     // One answer for unknown user, wrong password, disabled account and a user changed meanwhile.
     if (!user || !started) {
-      await this.audit.record({ type: 'login_failure', actor: null, subject: dto.username.slice(0, 64), ip: req.ip });
+      await this.limiter.recordFailure(dto.username, ip);
+      await this.audit.record({ type: 'login_failure', actor: null, subject: dto.username.slice(0, 64), ip });
       throw new UnauthorizedException('Invalid credentials');
     }
+    await this.limiter.recordSuccess(dto.username);
     const { record, ended, csrfToken } = started;
     const actor = actorOf(record);
     await this.audit.record({ type: 'login', actor, subject: record.handle.id, ip: req.ip });

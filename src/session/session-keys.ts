@@ -82,6 +82,15 @@ export class KeyLayout {
     return `${this.prefix}{audit}`;
   }
 
+  /** Failed logins naming one username (hashed: any text a client sends stays out of key names). */
+  loginFailuresByUser(usernameHash: string): string {
+    return `${this.prefix}{rl:u:${usernameHash}}`;
+  }
+
+  loginFailuresByIp(ip: string): string {
+    return `${this.prefix}{rl:ip:${ip}}`;
+  }
+
   usernames(): string {
     return `${this.prefix}{users}:names`;
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import type { ModuleMetadata } from '@nestjs/common';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
@@ -8,6 +9,7 @@ import { AppModule } from '../../src/app.module';
 import { Clock } from '../../src/common/clock';
 import { Env } from '../../src/config/env';
 import { configureApp } from '../../src/configure-app';
+import { JsonLogger } from '../../src/common/json-logger';
 import { FakeClock } from './fake-clock';
 
 export const ADMIN = { username: 'admin', password: 'admin-password-1' };
@@ -31,6 +33,8 @@ export interface TestApp {
   app: NestExpressApplication;
   http: Server;
   clock: FakeClock;
+  /** Every log line the app wrote (JSON), for tests that read the logs. */
+  logs: string[];
   prefix: string;
   env: Env;
   close(): Promise<void>;
@@ -39,6 +43,8 @@ export interface TestApp {
 export interface TestAppOptions {
   store?: StoreKind;
   env?: Env;
+  /** Extra modules, e.g. a test-only controller. */
+  imports?: NonNullable<ModuleMetadata['imports']>;
   override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
 }
 
@@ -53,18 +59,22 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     ADMIN_PASSWORD: ADMIN.password,
     REDIS_URL: store === 'redis' ? redisUrl() : undefined,
     REDIS_KEY_PREFIX: prefix,
+    // Tests fail logins on purpose; the limiter's own tests set a low value.
+    LOGIN_MAX_FAILURES: '1000',
     ...options.env,
   };
   const clock = new FakeClock();
-  let builder = Test.createTestingModule({ imports: [AppModule.forRoot(env)] })
+  let builder = Test.createTestingModule({ imports: [AppModule.forRoot(env), ...(options.imports ?? [])] })
     .overrideProvider(Clock)
     .useValue(clock);
   if (options.override) builder = options.override(builder);
   const moduleRef = await builder.compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false });
-  await configureApp(app);
+  const logs: string[] = [];
+  const logger = new JsonLogger((line) => logs.push(line));
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger });
+  await configureApp(app, logger);
   await app.init();
-  return { app, http: app.getHttpServer(), clock, prefix, env, close: () => app.close() };
+  return { app, http: app.getHttpServer(), clock, logs, prefix, env, close: () => app.close() };
 }
 
 export interface LoggedIn {
