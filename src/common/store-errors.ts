@@ -4,6 +4,7 @@ import {
   ConnectionTimeoutError,
   DisconnectsClientError,
   ErrorReply,
+  MaxCommandRedirectionsError,
   ReconnectStrategyError,
   RootNodesUnavailableError,
   SocketClosedUnexpectedlyError,
@@ -16,6 +17,7 @@ const UNAVAILABLE = [
   ClientOfflineError,
   ConnectionTimeoutError,
   DisconnectsClientError,
+  MaxCommandRedirectionsError,
   ReconnectStrategyError,
   RootNodesUnavailableError,
   SocketClosedUnexpectedlyError,
@@ -30,6 +32,8 @@ const TRANSIENT_REPLY = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|BUSY
 export function isStoreUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (UNAVAILABLE.some((cls) => error instanceof cls)) return true;
+  // The sentinel client's plain Error when no master is known (yet) during a failover.
+  if (error.message === 'no valid master node') return true;
   return error instanceof ErrorReply && TRANSIENT_REPLY.test(error.message);
 }
 

@@ -52,6 +52,11 @@ class EnvVars {
   @Matches(HOST_PORT, { each: true, message: 'REDIS_SENTINELS must be a comma list of host:port' })
   REDIS_SENTINELS?: string[];
 
+  /** Password of the cluster nodes or of the master/replicas behind Sentinel (REDIS_URL carries its own). */
+  @IsOptional()
+  @IsString()
+  REDIS_PASSWORD?: string;
+
   @ValidateIf((o: EnvVars) => o.REDIS_SENTINELS !== undefined)
   @IsString({ message: 'REDIS_SENTINEL_NAME is required with REDIS_SENTINELS' })
   REDIS_SENTINEL_NAME?: string;
@@ -167,6 +172,7 @@ export class RedisConfig {
   constructor(
     readonly topology: RedisTopology,
     readonly keyPrefix: string,
+    readonly password?: string,
   ) {}
 }
 
@@ -248,7 +254,7 @@ export function loadConfig(env: Env): Config {
   const secrets = v.SESSION_SECRET ?? [randomBytes(32).toString('base64url')];
   return {
     app: new AppConfig(v.NODE_ENV as AppConfig['env'], v.PORT, v.HOST, v.TRUST_PROXY),
-    redis: new RedisConfig(topology, v.REDIS_KEY_PREFIX),
+    redis: new RedisConfig(topology, v.REDIS_KEY_PREFIX, v.REDIS_PASSWORD),
     session: new SessionConfig(
       secrets,
       v.SESSION_SECRET === undefined,

@@ -1,11 +1,41 @@
 import { createHash } from 'node:crypto';
 import { Inject, Logger, Provider } from '@nestjs/common';
-import { createClient, RedisClientType } from 'redis';
+import { createClient, createCluster, createSentinel, RedisClientType } from 'redis';
 import { RedisConfig } from '../config/config';
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
-export type RedisClient = RedisClientType;
+/**
+ * The commands this service sends, as one type over the three topologies. Standalone, cluster and
+ * sentinel clients of node-redis all carry them with the same signatures; the cluster routes each
+ * by its first key, which is why every multi-key command and script stays within one hash tag.
+ */
+export type RedisClient = Pick<
+  RedisClientType,
+  | 'del'
+  | 'eval'
+  | 'evalSha'
+  | 'get'
+  | 'hDel'
+  | 'hGet'
+  | 'hGetAll'
+  | 'hmGet'
+  | 'hSet'
+  | 'hSetNX'
+  | 'ping'
+  | 'pTTL'
+  | 'sAdd'
+  | 'sMembers'
+  | 'xAdd'
+  | 'xRevRange'
+  | 'zAdd'
+  | 'zCard'
+  | 'zCount'
+  | 'zRange'
+  | 'zRangeByScore'
+  | 'zRangeWithScores'
+  | 'zRem'
+> & { close(): Promise<void> };
 
 /** Injects the shared node-redis client (null when the embedded store runs). */
 export const InjectRedis = (): ParameterDecorator => Inject(REDIS_CLIENT);
@@ -15,32 +45,66 @@ export const InjectRedis = (): ParameterDecorator => Inject(REDIS_CLIENT);
  * command timeout, and reconnection in the background with a capped backoff.
  */
 export const COMMAND_TIMEOUT_MS = 1000;
+const socket = {
+  connectTimeout: 2000,
+  reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), 2000),
+};
+
+interface Connectable {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  connect(): Promise<unknown>;
+}
+
+function createForTopology(config: RedisConfig): (Connectable & RedisClient) | null {
+  const { topology, password } = config;
+  switch (topology.kind) {
+    case 'embedded':
+      return null;
+    case 'standalone':
+      return createClient({
+        url: topology.url,
+        disableOfflineQueue: true,
+        commandOptions: { timeout: COMMAND_TIMEOUT_MS },
+        socket,
+      }) as unknown as Connectable & RedisClient;
+    case 'cluster':
+      return createCluster({
+        rootNodes: topology.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+        // Connection options of the discovered nodes come from `defaults`, not from the root nodes.
+        defaults: { disableOfflineQueue: true, password, socket },
+        commandOptions: { timeout: COMMAND_TIMEOUT_MS },
+        // Re-read the slot map soon after a node drops (node-redis waits 5 s by default).
+        topologyRefreshOnReconnectionAttemptStrategy: 500,
+      }) as unknown as Connectable & RedisClient;
+    case 'sentinel':
+      return createSentinel({
+        name: topology.name,
+        sentinelRootNodes: topology.sentinels,
+        nodeClientOptions: { disableOfflineQueue: true, password, socket },
+        commandOptions: { timeout: COMMAND_TIMEOUT_MS },
+        // A command waits for a new master at most ~2 s (default: 16 tries, 1 s apart), then fails: 503.
+        maxCommandRediscovers: 2,
+        passthroughClientErrorEvents: true,
+      }) as unknown as Connectable & RedisClient;
+  }
+}
 
 export const redisClientProvider: Provider = {
   provide: REDIS_CLIENT,
   inject: [RedisConfig],
   useFactory: async (config: RedisConfig): Promise<RedisClient | null> => {
-    const { topology } = config;
-    if (topology.kind === 'embedded') return null;
-    if (topology.kind !== 'standalone') {
-      throw new Error(`Redis ${topology.kind} is not supported yet: set REDIS_URL`);
-    }
+    const client = createForTopology(config);
+    if (!client) return null;
     const logger = new Logger('Redis');
-    const client: RedisClient = createClient({
-      url: topology.url,
-      disableOfflineQueue: true,
-      commandOptions: { timeout: COMMAND_TIMEOUT_MS },
-      socket: {
-        connectTimeout: 2000,
-        reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), 2000),
-      },
-    });
     let lastError = '';
-    client.on('error', (error: Error) => {
+    const onError = (error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
       // One line per distinct failure, not one per reconnect attempt.
-      if (error.message !== lastError) logger.error(`Redis error: ${error.message}`);
-      lastError = error.message;
-    });
+      if (message !== lastError) logger.error(`Redis error (${config.topology.kind}): ${message}`);
+      lastError = message;
+    };
+    client.on('error', onError);
+    client.on('node-error', onError);
     client.on('ready', () => {
       if (lastError) logger.log('Redis connection restored');
       lastError = '';

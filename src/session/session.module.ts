@@ -46,6 +46,6 @@ export class SessionModule implements OnApplicationShutdown {
 
   // Runs after the activity tracker has flushed (providers shut down before their module's class).
   async onApplicationShutdown(): Promise<void> {
-    if (this.redis?.isOpen) await this.redis.close();
+    await this.redis?.close().catch(() => undefined);
   }
 }

@@ -4,7 +4,7 @@ import type { ModuleMetadata } from '@nestjs/common';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { createClient, RedisClientType } from 'redis';
+import { createClient, createCluster, createSentinel, RedisClientType, RedisClusterType } from 'redis';
 import { AppModule } from '../../src/app.module';
 import { Clock } from '../../src/common/clock';
 import { Env } from '../../src/config/env';
@@ -16,11 +16,26 @@ export const ADMIN = { username: 'admin', password: 'admin-password-1' };
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 
 export type StoreKind = 'redis' | 'embedded';
-export const STORE_KINDS: StoreKind[] = ['redis', 'embedded'];
+export type Topology = 'standalone' | 'cluster' | 'sentinel';
 
+export function topology(): Topology {
+  return (process.env.TEST_TOPOLOGY ?? 'standalone') as Topology;
+}
+
+/** Both stores on the standalone run; on the cluster and sentinel runs only Redis is under test. */
+export const STORE_KINDS: StoreKind[] = topology() === 'standalone' ? ['redis', 'embedded'] : ['redis'];
+
+/** The app's Redis variables for the topology this run started (REDIS_URL, or cluster / sentinel lists). */
+export function redisEnv(): Env {
+  const raw = process.env.TEST_REDIS_ENV;
+  if (!raw) throw new Error('TEST_REDIS_ENV is not set: run through jest (test/support/global-setup.ts)');
+  return JSON.parse(raw) as Env;
+}
+
+/** The standalone Redis of this run (only on the standalone run). */
 export function redisUrl(): string {
   const url = process.env.TEST_REDIS_URL;
-  if (!url) throw new Error('TEST_REDIS_URL is not set: run through jest (test/support/global-setup.ts)');
+  if (!url) throw new Error('TEST_REDIS_URL is set only on the standalone run');
   return url;
 }
 
@@ -57,7 +72,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     SESSION_SECRET: TEST_SECRET,
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_PASSWORD: ADMIN.password,
-    REDIS_URL: store === 'redis' ? redisUrl() : undefined,
+    ...(store === 'redis' ? redisEnv() : {}),
     REDIS_KEY_PREFIX: prefix,
     // Tests fail logins on purpose; the limiter's own tests set a low value.
     LOGIN_MAX_FAILURES: '1000',
@@ -120,29 +135,50 @@ export async function createUser(
   return (res.body as { id: string }).id;
 }
 
-/** A client on the test Redis, for looking at what the service wrote. */
+/** A client on the test Redis (any topology), for looking at what the service wrote. */
 export async function inspectRedis(): Promise<RedisClientType> {
-  const client: RedisClientType = createClient({ url: redisUrl() });
+  const env = redisEnv();
+  const hostPorts = (list: string) =>
+    list
+      .split(',')
+      .map((entry) => ({
+        host: entry.slice(0, entry.lastIndexOf(':')),
+        port: Number(entry.slice(entry.lastIndexOf(':') + 1)),
+      }));
+  // Cluster and sentinel clients carry the same commands; the cast lets tests use one type.
+  const client = (env.REDIS_CLUSTER_NODES
+    ? createCluster({ rootNodes: hostPorts(env.REDIS_CLUSTER_NODES).map((socket) => ({ socket })) })
+    : env.REDIS_SENTINELS
+      ? createSentinel({ name: env.REDIS_SENTINEL_NAME ?? '', sentinelRootNodes: hostPorts(env.REDIS_SENTINELS) })
+      : createClient({ url: env.REDIS_URL })) as unknown as RedisClientType;
   client.on('error', () => undefined);
   await client.connect();
   return client;
 }
 
+async function* prefixKeys(client: RedisClientType, prefix: string): AsyncGenerator<string> {
+  const cluster = client as unknown as Partial<RedisClusterType>;
+  const sources: RedisClientType[] = cluster.masters
+    ? await Promise.all(cluster.masters.map((m) => cluster.nodeClient!(m) as unknown as Promise<RedisClientType>))
+    : [client];
+  for (const source of sources) {
+    for await (const keys of source.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) yield* keys;
+  }
+}
+
 /** Every key under the prefix with its whole content as text (maintenance-style SCAN, tests only). */
 export async function dumpPrefix(client: RedisClientType, prefix: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-    for (const key of keys) {
-      const type = await client.type(key);
-      let value: unknown;
-      if (type === 'hash') value = await client.hGetAll(key);
-      else if (type === 'zset') value = await client.zRangeWithScores(key, 0, -1);
-      else if (type === 'string') value = await client.get(key);
-      else if (type === 'stream') value = await client.xRange(key, '-', '+');
-      else if (type === 'set') value = await client.sMembers(key);
-      else if (type === 'list') value = await client.lRange(key, 0, -1);
-      out.set(key, JSON.stringify(value));
-    }
+  for await (const key of prefixKeys(client, prefix)) {
+    const type = await client.type(key);
+    let value: unknown;
+    if (type === 'hash') value = await client.hGetAll(key);
+    else if (type === 'zset') value = await client.zRangeWithScores(key, 0, -1);
+    else if (type === 'string') value = await client.get(key);
+    else if (type === 'stream') value = await client.xRange(key, '-', '+');
+    else if (type === 'set') value = await client.sMembers(key);
+    else if (type === 'list') value = await client.lRange(key, 0, -1);
+    out.set(key, JSON.stringify(value));
   }
   return out;
 }
