@@ -7,6 +7,7 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { ConfigModule } from './config/config.module';
 import { Env } from './config/env';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { SessionModule } from './session/session.module';
 import { UsersModule } from './users/users.module';
 
@@ -24,6 +25,7 @@ export class AppModule {
         AuthModule,
         AdminModule,
         HealthModule,
+        MetricsModule,
       ],
       providers: [
         {

@@ -6,6 +6,8 @@ import { accessLog } from './common/access-log';
 import { JsonLogger } from './common/json-logger';
 import { requestContext } from './common/request-context';
 import { AppConfig, SessionConfig } from './config/config';
+import { httpMetrics } from './metrics/http-metrics';
+import { MetricsService } from './metrics/metrics.service';
 import { SessionMiddleware } from './session/session.middleware';
 
 export const BODY_LIMIT = '16kb';
@@ -18,6 +20,7 @@ export async function configureApp(app: NestExpressApplication, logger: JsonLogg
   app.useLogger(logger);
   app.use(requestContext);
   app.use(accessLog(logger));
+  app.use(httpMetrics(app.get(MetricsService)));
   app.set('trust proxy', appConfig.trustProxy);
   app.disable('x-powered-by');
   app.use(

@@ -37,4 +37,8 @@ async function bootstrap(): Promise<void> {
   logger.log(`Listening on http://${host}:${port} (Swagger UI at /docs)`);
 }
 
-void bootstrap();
+bootstrap().catch((error: unknown) => {
+  // An open Redis connection would keep a process that failed to start alive: exit instead.
+  new Logger('Main').fatal(`Start-up failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

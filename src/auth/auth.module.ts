@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { MetricsModule } from '../metrics/metrics.module';
 import { UsersModule } from '../users/users.module';
 import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';
@@ -10,7 +11,7 @@ import { RolesGuard } from './roles.guard';
 
 // Guards run in this order: who are you (401), is this request really yours (403), may you (403).
 @Module({
-  imports: [UsersModule],
+  imports: [UsersModule, MetricsModule],
   controllers: [AuthController],
   providers: [
     AuthService,

@@ -2,6 +2,7 @@ import { HttpException, HttpStatus, Injectable, NotFoundException, UnauthorizedE
 import type { Request, Response } from 'express';
 import { AuditActor, AuditService } from '../audit/audit.service';
 import { SessionConfig } from '../config/config';
+import { MetricsService } from '../metrics/metrics.service';
 import { SessionHandle } from '../session/session-keys';
 import { SessionService } from '../session/session.service';
 import { SessionRecord } from '../session/session-store';
@@ -35,6 +36,7 @@ export class AuthService {
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
     private readonly limiter: LoginLimiter,
+    private readonly metrics: MetricsService,
     private readonly config: SessionConfig,
   ) {}
 
@@ -42,6 +44,7 @@ export class AuthService {
     const ip = req.ip ?? '';
     const retryAfter = await this.limiter.retryAfter(dto.username, ip);
     if (retryAfter > 0) {
+      this.metrics.logins.inc({ outcome: 'rate_limited' });
       req.res?.setHeader('Retry-After', String(retryAfter));
       throw new HttpException(
         {
@@ -56,10 +59,12 @@ export class AuthService {
     const started = user ? await this.sessions.start(req, user, dto.deviceId ?? null) : null;
     // One answer for unknown user, wrong password, disabled account and a user changed meanwhile.
     if (!user || !started) {
+      this.metrics.logins.inc({ outcome: 'failure' });
       await this.limiter.recordFailure(dto.username, ip);
       await this.audit.record({ type: 'login_failure', actor: null, subject: dto.username.slice(0, 64), ip });
       throw new UnauthorizedException('Invalid credentials');
     }
+    this.metrics.logins.inc({ outcome: 'success' });
     await this.limiter.recordSuccess(dto.username);
     const { record, ended, csrfToken } = started;
     const actor = actorOf(record);

@@ -1,5 +1,6 @@
 import { SessionData, Store } from 'express-session';
 import { Clock } from '../common/clock';
+import { MetricsService } from '../metrics/metrics.service';
 import { ActivityTracker } from './activity-tracker';
 import { handleFromSessionId } from './session-keys';
 import { SessionRecord, SessionStore } from './session-store';
@@ -28,6 +29,7 @@ export class ExpressSessionStore extends Store {
     private readonly sessions: SessionStore,
     private readonly activity: ActivityTracker,
     private readonly clock: Clock,
+    private readonly metrics: MetricsService,
     private readonly cookie: CookieShape,
   ) {
     super();
@@ -39,10 +41,12 @@ export class ExpressSessionStore extends Store {
       callback(null, null);
       return;
     }
-    this.sessions.get(handle, this.clock.now()).then(
-      (record) => callback(null, record ? this.toSessionData(record) : null),
-      (error: unknown) => callback(error),
-    );
+    this.metrics
+      .timeStore('get', () => this.sessions.get(handle, this.clock.now()))
+      .then(
+        (record) => callback(null, record ? this.toSessionData(record) : null),
+        (error: unknown) => callback(error),
+      );
   }
 
   override set(_sid: string, _session: SessionData, callback?: Callback): void {

@@ -66,7 +66,7 @@ function createForTopology(config: RedisConfig): (Connectable & RedisClient) | n
         disableOfflineQueue: true,
         commandOptions: { timeout: COMMAND_TIMEOUT_MS },
         socket,
-      }) as unknown as Connectable & RedisClient;
+      });
     case 'cluster':
       return createCluster({
         rootNodes: topology.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
@@ -75,7 +75,7 @@ function createForTopology(config: RedisConfig): (Connectable & RedisClient) | n
         commandOptions: { timeout: COMMAND_TIMEOUT_MS },
         // Re-read the slot map soon after a node drops (node-redis waits 5 s by default).
         topologyRefreshOnReconnectionAttemptStrategy: 500,
-      }) as unknown as Connectable & RedisClient;
+      });
     case 'sentinel':
       return createSentinel({
         name: topology.name,
@@ -85,7 +85,7 @@ function createForTopology(config: RedisConfig): (Connectable & RedisClient) | n
         // A command waits for a new master at most ~2 s (default: 16 tries, 1 s apart), then fails: 503.
         maxCommandRediscovers: 2,
         passthroughClientErrorEvents: true,
-      }) as unknown as Connectable & RedisClient;
+      });
   }
 }
 

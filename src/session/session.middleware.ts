@@ -5,6 +5,7 @@ import session from 'express-session';
 import { Clock } from '../common/clock';
 import { isStoreUnavailable, STORE_UNAVAILABLE_BODY } from '../common/store-errors';
 import { SessionConfig } from '../config/config';
+import { MetricsService } from '../metrics/metrics.service';
 import { ActivityTracker } from './activity-tracker';
 import { ExpressSessionStore } from './express-session-store';
 import { newSessionId } from './session-keys';
@@ -16,8 +17,14 @@ import { SessionStore } from './session-store';
 export class SessionMiddleware {
   readonly handler: RequestHandler;
 
-  constructor(config: SessionConfig, store: SessionStore, activity: ActivityTracker, clock: Clock) {
-    const expressStore = new ExpressSessionStore(store, activity, clock, {
+  constructor(
+    config: SessionConfig,
+    store: SessionStore,
+    activity: ActivityTracker,
+    clock: Clock,
+    metrics: MetricsService,
+  ) {
+    const expressStore = new ExpressSessionStore(store, activity, clock, metrics, {
       secure: config.cookieSecure,
       sameSite: config.cookieSameSite,
       absoluteTimeoutMs: config.absoluteTimeoutMs,

@@ -1,5 +1,7 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { MetricsModule } from '../metrics/metrics.module';
+import { MetricsService } from '../metrics/metrics.service';
 import { RedisConfig, SessionConfig } from '../config/config';
 import { ActivityTracker } from './activity-tracker';
 import { EmbeddedDb } from './embedded-db';
@@ -14,6 +16,7 @@ import { SessionStore } from './session-store';
 
 @Global()
 @Module({
+  imports: [MetricsModule],
   providers: [
     Clock,
     redisClientProvider,
@@ -42,7 +45,14 @@ import { SessionStore } from './session-store';
   ],
 })
 export class SessionModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS_CLIENT) private readonly redis: RedisClient | null) {}
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient | null,
+    metrics: MetricsService,
+    store: SessionStore,
+    clock: Clock,
+  ) {
+    metrics.countSessionsWith(async () => (await store.stats(clock.now())).total);
+  }
 
   // Runs after the activity tracker has flushed (providers shut down before their module's class).
   async onApplicationShutdown(): Promise<void> {
