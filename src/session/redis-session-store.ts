@@ -2,7 +2,14 @@ import { Injectable } from '@nestjs/common';
 import { SessionConfig } from '../config/config';
 import { InjectRedis, RedisClient, runScript } from './redis.provider';
 import { ACTIVITY_SHARDS, familyRoles, handleFromPublicId, KeyLayout, roleFamily, SessionHandle } from './session-keys';
-import { CREATE_SESSION, DESTROY_FOR_USER, DESTROY_SESSION, LIST_FOR_USER, RECORD_ACTIVITY } from './session-scripts';
+import {
+  CREATE_SESSION,
+  DESTROY_FOR_USER,
+  DESTROY_SESSION,
+  LIST_FOR_USER,
+  RECORD_ACTIVITY,
+  UNINDEX_EXPIRED,
+} from './session-scripts';
 import {
   byActivityDesc,
   CreateOptions,
@@ -20,9 +27,8 @@ import {
 type Fields = Record<string, string>;
 
 const MINUTE = 60_000;
-/** Per shard and sweep: index entries past their idle deadline, and entries walked for absolute expiry. */
+/** Per shard and sweep, at most this many expired entries of each kind (idle, absolute). */
 const SWEEP_BATCH = 500;
-const WALK_BATCH = 200;
 
 function toFields(r: SessionRecord): string[] {
   return [
@@ -74,13 +80,13 @@ interface Entry {
  * - `{u:<userId>}:s:<hash>`  hash of one session, expiring at its idle/absolute deadline;
  * - `{u:<userId>}:sessions`  sorted set of that user's session hashes by deadline;
  * - `{activity:<roles>:<0-7>}` sorted sets of `<userId>.<hash>` by last activity, per role family
- *   and shard, for stats and admin pages; `{activity}:families` lists the role families.
+ *   and shard, for stats and admin pages; `{activity}:families` lists the role families;
+ * - `{activity:<roles>:<0-7>}:capped` the sessions of that shard whose absolute deadline comes
+ *   before their idle deadline, by absolute deadline.
  */
 @Injectable()
 export class RedisSessionStore extends SessionStore {
   private readonly idleMs: number;
-  /** Where the rolling absolute-expiry walk stands in each activity key. */
-  private readonly walked = new Map<string, number>();
 
   constructor(
     @InjectRedis() private readonly redis: RedisClient,
@@ -99,6 +105,7 @@ export class RedisSessionStore extends SessionStore {
     await Promise.all([
       this.redis.sAdd(this.keys.activityFamilies(), roleFamily(record.roles)),
       this.redis.zAdd(activityKey, { score: record.lastActivityAt, value: id }),
+      this.markCapped(activityKey, id, record.lastActivityAt, record.absoluteExpiresAt),
     ]);
     const reply = await runScript<[number, ...string[]]>(
       this.redis,
@@ -117,12 +124,12 @@ export class RedisSessionStore extends SessionStore {
       ],
     );
     if (reply[0] !== 1) {
-      await this.redis.zRem(activityKey, id);
+      await this.unindex(record.roles, record.handle);
       return { created: false, ended: [] };
     }
     // A login is refused when the user's roles changed, so the ended sessions share these roles.
     const ended = (reply.slice(1) as string[]).map((h) => ({ userId, hash: h, id: `${userId}.${h}` }));
-    await Promise.all(ended.map((h) => this.redis.zRem(this.keys.activity(record.roles, h.hash), h.id)));
+    await Promise.all(ended.map((h) => this.unindex(record.roles, h)));
     return { created: true, ended };
   }
 
@@ -134,19 +141,19 @@ export class RedisSessionStore extends SessionStore {
   }
 
   async recordActivity(handle: SessionHandle, at: number, count: number): Promise<boolean> {
-    const roles = await runScript<string | null>(
+    const alive = await runScript<[string, string] | null>(
       this.redis,
       RECORD_ACTIVITY,
       [this.keys.session(handle.userId, handle.hash), this.keys.userSessions(handle.userId)],
       [handle.hash, at, count, this.idleMs],
     );
-    if (roles === null) return false;
-    // XX: never re-adds a session that was ended meanwhile; GT: never moves activity back.
-    await this.redis.zAdd(
-      this.keys.activity(rolesOf(roles), handle.hash),
-      { score: at, value: handle.id },
-      { condition: 'XX', comparison: 'GT' },
-    );
+    if (alive === null) return false;
+    const activityKey = this.keys.activity(rolesOf(alive[0]), handle.hash);
+    await Promise.all([
+      // XX: never re-adds a session that was ended meanwhile; GT: never moves activity back.
+      this.redis.zAdd(activityKey, { score: at, value: handle.id }, { condition: 'XX', comparison: 'GT' }),
+      this.markCapped(activityKey, handle.id, at, Number(alive[1])),
+    ]);
     return true;
   }
 
@@ -158,7 +165,7 @@ export class RedisSessionStore extends SessionStore {
       [handle.hash],
     );
     if (roles === null) return false;
-    await this.redis.zRem(this.keys.activity(rolesOf(roles), handle.hash), handle.id);
+    await this.unindex(rolesOf(roles), handle);
     return true;
   }
 
@@ -185,11 +192,11 @@ export class RedisSessionStore extends SessionStore {
       [this.keys.sessionBase(userId), filter.exceptHash ?? '', filter.deviceId ?? ''],
     );
     const ended: SessionHandle[] = [];
-    const unindexed: Promise<number>[] = [];
+    const unindexed: Promise<void>[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       const handle = { userId, hash: flat[i], id: `${userId}.${flat[i]}` };
       ended.push(handle);
-      unindexed.push(this.redis.zRem(this.keys.activity(rolesOf(flat[i + 1]), handle.hash), handle.id));
+      unindexed.push(this.unindex(rolesOf(flat[i + 1]), handle));
     }
     await Promise.all(unindexed);
     return ended;
@@ -197,17 +204,23 @@ export class RedisSessionStore extends SessionStore {
 
   async stats(now: number): Promise<SessionStats> {
     const idleFrom = now - this.idleMs;
-    const since = (ms: number): string => `(${Math.max(now - ms, idleFrom)}`;
+    const windows = [idleFrom, Math.max(now - 5 * MINUTE, idleFrom), Math.max(now - 15 * MINUTE, idleFrom)];
     const families = await this.redis.sMembers(this.keys.activityFamilies());
     const counts = await Promise.all(
       families.flatMap((family) =>
         this.shardKeys(family).map(async (key) => {
-          const [total, m5, m15] = await Promise.all([
-            this.redis.zCount(key, `(${idleFrom}`, '+inf'),
-            this.redis.zCount(key, since(5 * MINUTE), '+inf'),
-            this.redis.zCount(key, since(15 * MINUTE), '+inf'),
+          const [counted, ended] = await Promise.all([
+            Promise.all(windows.map((from) => this.redis.zCount(key, `(${from}`, '+inf'))),
+            this.cappedEnded(key, now),
           ]);
-          return { family, total, m5, m15 };
+          // Sessions past their absolute deadline that no sweep has removed yet are not live.
+          const endedScores = await Promise.all(ended.map((id) => this.redis.zScore(key, id)));
+          for (const score of endedScores) {
+            windows.forEach((from, i) => {
+              if (score !== null && score > from) counted[i] -= 1;
+            });
+          }
+          return { family, total: counted[0], m5: counted[1], m15: counted[2] };
         }),
       ),
     );
@@ -269,38 +282,44 @@ export class RedisSessionStore extends SessionStore {
     return Array.from({ length: ACTIVITY_SHARDS }, (_, shard) => this.keys.activityShard(family, shard));
   }
 
-  /** The session behind an activity entry; a dead entry is dropped on the way. */
+  /** The session behind an activity entry; a dead entry leaves the activity index on the way. */
   private async readEntry(entry: Entry, now: number): Promise<SessionRecord | null> {
     const handle = handleFromPublicId(entry.id);
     const record = handle ? await this.get(handle, now) : null;
+    // The capped entry, if any, stays: the sweeper still finds and reports this expiry.
     if (!record) await this.redis.zRem(entry.key, entry.id);
     return record;
   }
 
+  /** Sessions of an activity shard whose absolute deadline has passed. */
+  private cappedEnded(activityKey: string, now: number): Promise<string[]> {
+    return this.redis.zRangeByScore(this.keys.capped(activityKey), '-inf', now, {
+      LIMIT: { offset: 0, count: SWEEP_BATCH },
+    });
+  }
+
+  /** Records that a session will end at its absolute deadline, when that comes before the idle one. */
+  private async markCapped(activityKey: string, id: string, lastActivityAt: number, absolute: number): Promise<void> {
+    if (lastActivityAt + this.idleMs >= absolute) {
+      await this.redis.zAdd(this.keys.capped(activityKey), { score: absolute, value: id });
+    }
+  }
+
+  private async unindex(roles: string[], handle: SessionHandle): Promise<void> {
+    const key = this.keys.activity(roles, handle.hash);
+    await Promise.all([this.redis.zRem(key, handle.id), this.redis.zRem(this.keys.capped(key), handle.id)]);
+  }
+
   private async sweepKey(key: string, now: number): Promise<SessionHandle[]> {
-    const position = this.walked.get(key) ?? 0;
-    const [idle, walk] = await Promise.all([
+    const [idle, capped] = await Promise.all([
       this.redis.zRangeByScore(key, '-inf', now - this.idleMs, { LIMIT: { offset: 0, count: SWEEP_BATCH } }),
-      this.redis.zRange(key, position, position + WALK_BATCH - 1),
+      this.cappedEnded(key, now),
     ]);
-    this.walked.set(key, walk.length < WALK_BATCH ? 0 : position + WALK_BATCH);
-    // The walk finds sessions that hit the absolute timeout while still active (their score is recent).
-    const walkedDead = await Promise.all(
-      walk.map(async (id) => {
-        const handle = handleFromPublicId(id);
-        if (!handle) return id;
-        const [a, x] = await this.redis.hmGet(this.keys.session(handle.userId, handle.hash), ['a', 'x']);
-        const dead = a === null || x === null || Math.min(Number(a) + this.idleMs, Number(x)) <= now;
-        return dead ? id : null;
-      }),
-    );
-    const dead = new Set([...idle, ...walkedDead.filter((id): id is string => id !== null)]);
-    // One ZREM per entry: the instance whose ZREM removed it is the one that reports it.
-    const removed = await Promise.all(
-      [...dead].map(async (id) => ((await this.redis.zRem(key, id)) === 1 ? id : null)),
-    );
+    const dead = [...new Set([...idle, ...capped])];
+    if (dead.length === 0) return [];
+    const removed = await runScript<string[]>(this.redis, UNINDEX_EXPIRED, [key, this.keys.capped(key)], dead);
     return removed.flatMap((id) => {
-      const handle = id === null ? null : handleFromPublicId(id);
+      const handle = handleFromPublicId(id);
       return handle ? [handle] : [];
     });
   }

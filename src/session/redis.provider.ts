@@ -35,6 +35,7 @@ export type RedisClient = Pick<
   | 'zRangeByScore'
   | 'zRangeWithScores'
   | 'zRem'
+  | 'zScore'
 > & { close(): Promise<void> };
 
 /** Injects the shared node-redis client (null when the embedded store runs). */

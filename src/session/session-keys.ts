@@ -73,6 +73,14 @@ export class KeyLayout {
     return this.activityShard(roleFamily(roles), activityShardOf(hash));
   }
 
+  /**
+   * Beside each activity shard (same slot): the sessions that will end at their absolute deadline
+   * rather than by idleness, scored by that deadline, so their end is found without a scan.
+   */
+  capped(activityKey: string): string {
+    return `${activityKey}:capped`;
+  }
+
   /** The role families that have ever had a session (a handful: one per distinct set of roles). */
   activityFamilies(): string {
     return `${this.prefix}{activity}:families`;

@@ -21,7 +21,9 @@ if redis.call('HGET', KEYS[3], 'v') ~= ARGV[8] or redis.call('HGET', KEYS[3], 'd
 end
 local out, live = { 1 }, {}
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+-- Read the user's other sessions only when a device or the limit needs them.
+local walk = device ~= '' or (max > 0 and redis.call('ZCARD', KEYS[2]) >= max)
+for _, h in ipairs(walk and redis.call('ZRANGE', KEYS[2], 0, -1) or {}) do
   local f = redis.call('HMGET', base .. h, 'a', 'x', 'd')
   if expired(f[1], f[2], now, idle) then
     redis.call('DEL', base .. h)
@@ -54,7 +56,7 @@ return out
 
 /**
  * KEYS: session, user index. ARGV: hash, at, count, idleMs.
- * Returns the session's roles when it is alive (and was updated), false when it has ended.
+ * Returns {roles, absolute deadline} when the session is alive (and was updated), false when it has ended.
  */
 export const RECORD_ACTIVITY = script(`${EXPIRED}
 local at, idle = tonumber(ARGV[2]), tonumber(ARGV[4])
@@ -69,7 +71,21 @@ if at > tonumber(f[1]) then
   local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', KEYS[2], last[2])
 end
-return f[3]
+return { f[3], f[2] }
+`);
+
+/**
+ * KEYS: activity shard, its capped set. ARGV: public ids. Removes each from both; returns those
+ * this call removed from either, so that of several sweepers exactly one reports each expiry.
+ */
+export const UNINDEX_EXPIRED = script(`
+local removed = {}
+for _, id in ipairs(ARGV) do
+  local a = redis.call('ZREM', KEYS[1], id)
+  local c = redis.call('ZREM', KEYS[2], id)
+  if a + c > 0 then removed[#removed + 1] = id end
+end
+return removed
 `);
 
 /** KEYS: session, user index. ARGV: hash. Returns the ended session's roles, or false. */
