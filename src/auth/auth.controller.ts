@@ -21,7 +21,6 @@ import { AuthService } from './auth.service';
 import { CurrentSession } from './current-session.decorator';
 
 @ApiTags('auth')
-@ApiCookieAuth('session')
 @ApiUnauthorizedResponse({ description: 'No live session' })
 @ApiServiceUnavailableResponse({ description: 'The session store cannot be reached' })
 @Controller('auth')
@@ -42,6 +41,7 @@ export class AuthController {
 
   /** Ends the current session everywhere and clears the cookie. */
   @Post('logout')
+  @ApiCookieAuth('session')
   @HttpCode(200)
   @ApiSecurity('csrf')
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
@@ -55,24 +55,28 @@ export class AuthController {
 
   /** Who is logged in, and this session's figures. */
   @Get('profile')
+  @ApiCookieAuth('session')
   profile(@CurrentSession() session: SessionRecord): ProfileDto {
     return this.auth.profile(session);
   }
 
   /** The CSRF token of the current session, for clients that lost it. */
   @Get('csrf')
+  @ApiCookieAuth('session')
   csrf(@Req() req: Request): CsrfDto {
     return this.auth.csrf(req);
   }
 
   /** The caller's live sessions on every device, newest activity first. */
   @Get('sessions')
+  @ApiCookieAuth('session')
   sessions(@CurrentSession() session: SessionRecord): Promise<OwnSessionsDto> {
     return this.auth.listOwn(session);
   }
 
   /** Ends all the caller's sessions except the current one. */
   @Delete('sessions')
+  @ApiCookieAuth('session')
   @ApiSecurity('csrf')
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
   revokeOthers(@CurrentSession() session: SessionRecord, @Req() req: Request): Promise<RevokedDto> {
@@ -81,6 +85,7 @@ export class AuthController {
 
   /** Ends one of the caller's own sessions. */
   @Delete('sessions/:id')
+  @ApiCookieAuth('session')
   @ApiSecurity('csrf')
   @ApiBadRequestResponse({ description: 'Not a session id' })
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
@@ -95,6 +100,7 @@ export class AuthController {
 
   /** Ends the caller's session(s) on one device. */
   @Delete('devices/:deviceId')
+  @ApiCookieAuth('session')
   @ApiSecurity('csrf')
   @ApiBadRequestResponse({ description: 'Not a device id' })
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })

@@ -117,8 +117,10 @@ export class SessionService {
   }
 
   verifyCsrf(sessionId: string, token: string | undefined): boolean {
-    if (typeof token !== 'string' || token.length !== 43) return false;
+    if (typeof token !== 'string') return false;
+    // Compare bytes, not characters: a multi-byte header of the right length must not throw.
     const given = Buffer.from(token);
+    if (given.length !== 43) return false;
     return this.config.secrets.some((secret) => timingSafeEqual(Buffer.from(this.sign(secret, sessionId)), given));
   }
 
