@@ -42,6 +42,13 @@ export interface AuditPage {
 
 const STREAM_ID = /^\d{1,16}-\d{1,10}$/;
 
+/** Orders stream ids (`<ms>-<seq>`) as Redis does. */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
 /**
  * The audit log: a Redis stream capped near AUDIT_MAX_ENTRIES (the embedded store keeps an array).
  * Session ids in it are public handles only. A failed audit write is logged, never fails the request
@@ -97,9 +104,9 @@ export class AuditService {
       const raw = await this.redis.xRevRange(this.keys.audit(), cursor ? `(${cursor}` : '+', '-', { COUNT: limit + 1 });
       entries = (raw ?? []).map((e) => ({ id: e.id, fields: e.message }));
     } else {
-      const newestFirst = [...this.db.audit].reverse();
-      const start = cursor ? newestFirst.findIndex((e) => e.id === cursor) + 1 : 0;
-      return this.page(newestFirst.slice(start, start + limit + 1), limit);
+      // Like the stream: strictly older than the cursor, also when the cursor's event was trimmed.
+      const older = cursor ? this.db.audit.filter((e) => compareIds(e.id, cursor) < 0) : this.db.audit;
+      return this.page(older.slice(-(limit + 1)).reverse(), limit);
     }
     return this.page(
       entries.map((e) => this.fromFields(e.id, e.fields)),

@@ -3,6 +3,35 @@ import { currentRequestId } from './request-context';
 
 type Sink = (line: string) => void;
 
+/**
+ * stdout to a file or pipe is a synchronous write per call: one per log line costs more than the
+ * rest of a request. Lines are gathered and written once per turn of the event loop (or at 64 KiB),
+ * and whatever is pending is written before the process exits.
+ */
+function batchedStdout(): Sink {
+  let pending: string[] = [];
+  let size = 0;
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const chunk = pending.join('');
+    pending = [];
+    size = 0;
+    process.stdout.write(chunk);
+  };
+  process.once('exit', flush);
+  return (line) => {
+    pending.push(line);
+    size += line.length;
+    if (size >= 65_536) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+}
+
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 /**
@@ -12,7 +41,7 @@ const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose']
 export class JsonLogger implements LoggerService {
   private enabled = new Set<LogLevel>(['fatal', 'error', 'warn', 'log']);
 
-  constructor(private readonly sink: Sink = (line) => process.stdout.write(line)) {}
+  constructor(private readonly sink: Sink = batchedStdout()) {}
 
   setLogLevels(levels: LogLevel[]): void {
     this.enabled = new Set(levels);

@@ -7,6 +7,7 @@ import {
   DESTROY_FOR_USER,
   DESTROY_SESSION,
   LIST_FOR_USER,
+  MARK_CAPPED,
   RECORD_ACTIVITY,
   UNINDEX_EXPIRED,
 } from './session-scripts';
@@ -105,8 +106,8 @@ export class RedisSessionStore extends SessionStore {
     await Promise.all([
       this.redis.sAdd(this.keys.activityFamilies(), roleFamily(record.roles)),
       this.redis.zAdd(activityKey, { score: record.lastActivityAt, value: id }),
-      this.markCapped(activityKey, id, record.lastActivityAt, record.absoluteExpiresAt),
     ]);
+    await this.markCapped(activityKey, id, record.lastActivityAt, record.absoluteExpiresAt);
     const reply = await runScript<[number, ...string[]]>(
       this.redis,
       CREATE_SESSION,
@@ -149,11 +150,9 @@ export class RedisSessionStore extends SessionStore {
     );
     if (alive === null) return false;
     const activityKey = this.keys.activity(rolesOf(alive[0]), handle.hash);
-    await Promise.all([
-      // XX: never re-adds a session that was ended meanwhile; GT: never moves activity back.
-      this.redis.zAdd(activityKey, { score: at, value: handle.id }, { condition: 'XX', comparison: 'GT' }),
-      this.markCapped(activityKey, handle.id, at, Number(alive[1])),
-    ]);
+    // XX: never re-adds a session that was ended meanwhile; GT: never moves activity back.
+    await this.redis.zAdd(activityKey, { score: at, value: handle.id }, { condition: 'XX', comparison: 'GT' });
+    await this.markCapped(activityKey, handle.id, at, Number(alive[1]));
     return true;
   }
 
@@ -229,6 +228,7 @@ export class RedisSessionStore extends SessionStore {
       stats.total += total;
       stats.activeLast5m += m5;
       stats.activeLast15m += m15;
+      if (total === 0) continue;
       for (const role of familyRoles(family)) stats.byRole[role] = (stats.byRole[role] ?? 0) + total;
     }
     return stats;
@@ -301,7 +301,7 @@ export class RedisSessionStore extends SessionStore {
   /** Records that a session will end at its absolute deadline, when that comes before the idle one. */
   private async markCapped(activityKey: string, id: string, lastActivityAt: number, absolute: number): Promise<void> {
     if (lastActivityAt + this.idleMs >= absolute) {
-      await this.redis.zAdd(this.keys.capped(activityKey), { score: absolute, value: id });
+      await runScript(this.redis, MARK_CAPPED, [activityKey, this.keys.capped(activityKey)], [id, absolute]);
     }
   }
 

@@ -134,3 +134,15 @@ for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return out
 `);
+
+/**
+ * KEYS: activity shard, its capped set. ARGV: public id, absolute deadline. Marks the session as
+ * ending at its absolute deadline only while it is still indexed, so a session ended meanwhile
+ * leaves nothing behind for the sweeper to report as expired.
+ */
+export const MARK_CAPPED = script(`
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+end
+return 1
+`);

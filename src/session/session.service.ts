@@ -82,7 +82,11 @@ export class SessionService {
       maxPerUser: this.config.maxSessionsPerUser,
       userVersion: user.version,
     });
-    if (!created) return null;
+    if (!created) {
+      // Drop the id minted above so the refusal sends no cookie: it must look like a wrong password.
+      await promisify(req.session.destroy.bind(req.session))();
+      return null;
+    }
     req.session.record = record;
     return { record, ended, csrfToken: this.csrfToken(req.sessionID) };
   }

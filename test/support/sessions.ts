@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { TestingModuleBuilder } from '@nestjs/testing';
+import type { RedisClientType } from 'redis';
 import request from 'supertest';
 import { SessionConfig } from '../../src/config/config';
 import { EmbeddedDb } from '../../src/session/embedded-db';
@@ -129,7 +130,7 @@ export async function storedSession(t: TestApp, handle: SessionHandle) {
 
 /** Members of the global activity index (all shards of the role family) that belong to one user. */
 export async function activityMembers(
-  redis: RedisClient,
+  redis: RedisClientType,
   prefix: string,
   roles: string[],
   userId: string,
@@ -141,14 +142,4 @@ export async function activityMembers(
     ),
   );
   return shards.flat().filter((member) => member.startsWith(`${userId}.`));
-}
-
-/** Lets a test wait for something that happens in the background, with a bound instead of a sleep. */
-export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 2000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }

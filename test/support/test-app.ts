@@ -139,12 +139,10 @@ export async function createUser(
 export async function inspectRedis(): Promise<RedisClientType> {
   const env = redisEnv();
   const hostPorts = (list: string) =>
-    list
-      .split(',')
-      .map((entry) => ({
-        host: entry.slice(0, entry.lastIndexOf(':')),
-        port: Number(entry.slice(entry.lastIndexOf(':') + 1)),
-      }));
+    list.split(',').map((entry) => ({
+      host: entry.slice(0, entry.lastIndexOf(':')),
+      port: Number(entry.slice(entry.lastIndexOf(':') + 1)),
+    }));
   // Cluster and sentinel clients carry the same commands; the cast lets tests use one type.
   const client = (env.REDIS_CLUSTER_NODES
     ? createCluster({ rootNodes: hostPorts(env.REDIS_CLUSTER_NODES).map((socket) => ({ socket })) })

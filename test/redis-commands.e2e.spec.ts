@@ -1,0 +1,189 @@
+import { Injectable } from '@nestjs/common';
+import { createClient, RedisClientType } from 'redis';
+import request from 'supertest';
+import { ActivityTracker } from '../src/session/activity-tracker';
+import { SessionSweeper } from '../src/session/session-sweeper';
+import { RedisServer, startRedisServer } from './support/redis-server';
+import { as, loginAs, newUser } from './support/sessions';
+import { createTestApp, LoggedIn, login, TestApp } from './support/test-app';
+
+/**
+ * What the service sends to Redis, counted by Redis itself (INFO commandstats) on a server of this
+ * file's own, so no other test's traffic is counted.
+ */
+
+/** The periodic sweep would add its commands at a random moment; this file calls sweep() itself. */
+@Injectable()
+class ManualSweeper extends SessionSweeper {
+  override onApplicationBootstrap(): void {}
+}
+
+type Calls = Record<string, number>;
+
+/** Commands the test itself sends to look. */
+const OWN = new Set(['info', 'dbsize']);
+
+async function commandCalls(redis: RedisClientType): Promise<Calls> {
+  const calls: Calls = {};
+  for (const match of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls[match[1]] = Number(match[2]);
+  }
+  return calls;
+}
+
+/** Commands sent by the service while `action` ran (scripts' own calls included, as Redis counts them). */
+async function commandsDuring(redis: RedisClientType, action: () => Promise<void>): Promise<Calls> {
+  const before = await commandCalls(redis);
+  await action();
+  const after = await commandCalls(redis);
+  const delta: Calls = {};
+  for (const [name, calls] of Object.entries(after)) {
+    const n = calls - (before[name] ?? 0);
+    if (n > 0 && !OWN.has(name)) delta[name] = n;
+  }
+  return delta;
+}
+
+const total = (calls: Calls) => Object.values(calls).reduce((sum, n) => sum + n, 0);
+
+describe('Redis commands the service sends (redis)', () => {
+  let server: RedisServer;
+  let redis: RedisClientType;
+  let t: TestApp;
+  let admin: LoggedIn;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    redis = createClient({ url: server.url });
+    redis.on('error', () => undefined);
+    await redis.connect();
+    t = await createTestApp({
+      env: { REDIS_URL: server.url },
+      override: (builder) => builder.overrideProvider(SessionSweeper).useClass(ManualSweeper),
+    });
+    admin = await login(t.http);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await redis?.close();
+    await server?.stop();
+  });
+
+  it('a steady authenticated GET costs exactly one HGETALL and sets no cookie', async () => {
+    const user = await newUser(t.http, admin);
+    const me = await loginAs(t.http, user);
+    await t.app.get(ActivityTracker).flushAll();
+    const setCookies: unknown[] = [];
+
+    const calls = await commandsDuring(redis, async () => {
+      for (let i = 0; i < 50; i++) {
+        const res = await as(t.http, me).get('/auth/profile').expect(200);
+        if (res.headers['set-cookie'] !== undefined) setCookies.push(res.headers['set-cookie']);
+      }
+    });
+
+    expect(calls).toEqual({ hgetall: 50 });
+    expect(setCookies).toEqual([]);
+  });
+
+  it('other steady authenticated GETs set no cookie either', async () => {
+    const user = await newUser(t.http, admin);
+    const me = await loginAs(t.http, user);
+    const paths = [
+      [me, '/auth/profile'],
+      [me, '/auth/csrf'],
+      [me, '/auth/sessions'],
+      [admin, '/admin/sessions/stats'],
+      [admin, '/admin/sessions?limit=2'],
+      [admin, `/admin/users/${user.id}/sessions`],
+      [admin, '/admin/users'],
+      [admin, '/admin/audit?limit=5'],
+    ] as const;
+
+    for (const [who, path] of paths) {
+      const res = await as(t.http, who).get(path).expect(200);
+      expect([path, res.headers['set-cookie']]).toEqual([path, undefined]);
+    }
+  });
+
+  it.each([
+    ['GET /auth/profile without a cookie', () => request(t.http).get('/auth/profile').expect(401)],
+    ['GET /docs-json without a cookie', () => request(t.http).get('/docs-json').expect(200)],
+    [
+      'GET /auth/profile with a forged cookie',
+      () => request(t.http).get('/auth/profile').set('Cookie', 'sid=s%3Aforged.signature').expect(401),
+    ],
+    [
+      'GET /auth/profile with a cookie of the wrong shape',
+      () => request(t.http).get('/auth/profile').set('Cookie', 'sid=%E2%9C%93%00garbage').expect(401),
+    ],
+  ])('%s creates no key', async (_, send) => {
+    const keysBefore = await redis.dbSize();
+
+    const calls = await commandsDuring(redis, async () => {
+      const res = await send();
+      expect(res.headers['set-cookie']).toBeUndefined();
+    });
+
+    expect(await redis.dbSize()).toBe(keysBefore);
+    expect(calls).toEqual({});
+  });
+
+  it('the cookie of an ended session costs one read and creates no key', async () => {
+    const user = await newUser(t.http, admin);
+    const me = await loginAs(t.http, user);
+    await as(t.http, me).post('/auth/logout').expect(200);
+    const keysBefore = await redis.dbSize();
+
+    const calls = await commandsDuring(redis, async () => {
+      const res = await as(t.http, me).get('/auth/profile').expect(401);
+      expect(res.headers['set-cookie']).toBeUndefined();
+    });
+
+    expect(calls).toEqual({ hgetall: 1 });
+    expect(await redis.dbSize()).toBe(keysBefore);
+  });
+
+  it('a whole session lifecycle never sends KEYS or SCAN', async () => {
+    const calls = await commandsDuring(redis, async () => {
+      const admin2 = await login(t.http);
+      const user = await newUser(t.http, admin2);
+      const a = await loginAs(t.http, user, { deviceId: 'phone' });
+      const b = await loginAs(t.http, user, { deviceId: 'laptop' });
+      const c = await loginAs(t.http, user);
+      await request(t.http).post('/auth/login').send({ username: user.username, password: 'wrong-password' });
+      await as(t.http, a).get('/auth/profile').expect(200);
+      await as(t.http, a).get('/auth/sessions').expect(200);
+      await as(t.http, a).delete(`/auth/sessions/${b.body.session.id}`).expect(200);
+      await as(t.http, c).delete('/auth/devices/phone').expect(200);
+      const d = await loginAs(t.http, user);
+      await as(t.http, d).delete('/auth/sessions').expect(200);
+      await as(t.http, admin2).get('/admin/sessions/stats').expect(200);
+      const page = await as(t.http, admin2).get('/admin/sessions?limit=1').expect(200);
+      await as(t.http, admin2).get(`/admin/sessions?limit=1&cursor=${page.body.nextCursor}`).expect(200);
+      await as(t.http, admin2).get(`/admin/sessions?userId=${user.id}`).expect(200);
+      await as(t.http, admin2).get(`/admin/users/${user.id}/sessions`).expect(200);
+      await as(t.http, admin2).delete(`/admin/sessions/${d.body.session.id}`).expect(200);
+      const e = await loginAs(t.http, user);
+      await as(t.http, admin2).delete(`/admin/users/${user.id}/sessions`).expect(200);
+      await as(t.http, admin2).get('/admin/audit?limit=3').expect(200);
+      await as(t.http, admin2).get('/admin/users').expect(200);
+      await as(t.http, admin2)
+        .patch(`/admin/users/${user.id}`)
+        .send({ roles: ['user', 'auditor'] })
+        .expect(200);
+      await as(t.http, admin2).patch(`/admin/users/${user.id}`).send({ password: 'another-password' }).expect(200);
+      await loginAs(t.http, { username: user.username, password: 'another-password' });
+      await as(t.http, admin2).delete(`/admin/users/${user.id}`).expect(200);
+      await as(t.http, e).get('/auth/profile').expect(401);
+      t.clock.advance(3 * 60 * 60 * 1000);
+      await t.app.get(SessionSweeper).sweep();
+      await t.app.get(ActivityTracker).flushAll();
+    });
+
+    // The flow did reach Redis (scripts and reads), and never walked the keyspace.
+    expect(total(calls)).toBeGreaterThan(50);
+    expect(calls).toHaveProperty('hgetall');
+    expect(Object.keys(calls).filter((name) => /^(keys|scan|flushdb|flushall|randomkey)$/.test(name))).toEqual([]);
+  });
+});
