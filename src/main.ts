@@ -23,7 +23,8 @@ async function bootstrap(): Promise<void> {
     throw error;
   }
   const app = await NestFactory.create<NestExpressApplication>(module, { bodyParser: false, logger: jsonLogger });
-  app.enableShutdownHooks();
+  // Exit 0 after a clean shutdown (Nest would otherwise re-raise the signal); pending logs flush on exit.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   await configureApp(app, jsonLogger);
 
   const { port, host } = app.get(AppConfig);

@@ -5,6 +5,7 @@ import {
   ApiCookieAuth,
   ApiForbiddenResponse,
   ApiNotFoundResponse,
+  ApiParam,
   ApiSecurity,
   ApiServiceUnavailableResponse,
   ApiTags,
@@ -59,6 +60,7 @@ export class AdminController {
   /** Ends any session. */
   @Delete('sessions/:id')
   @ApiSecurity('csrf')
+  @ApiParam({ name: 'id', type: String, description: 'A public session id (`<userId>.<hash>`)' })
   @ApiBadRequestResponse({ description: 'Not a session id' })
   @ApiNotFoundResponse({ description: 'No such live session' })
   revokeSession(

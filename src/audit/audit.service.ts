@@ -100,6 +100,8 @@ export class AuditService {
   /** Newest first; `cursor` is the id of the last event of the previous page. */
   async list(limit: number, cursor?: string): Promise<AuditPage> {
     let entries: { id: string; fields: Record<string, string> }[];
+    // Nothing is older than 0-0 (and Redis refuses an exclusive range below it).
+    if (cursor !== undefined && compareIds(cursor, '0-0') <= 0) return { events: [], nextCursor: null };
     if (this.redis) {
       const raw = await this.redis.xRevRange(this.keys.audit(), cursor ? `(${cursor}` : '+', '-', { COUNT: limit + 1 });
       entries = (raw ?? []).map((e) => ({ id: e.id, fields: e.message }));

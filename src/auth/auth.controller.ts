@@ -4,6 +4,7 @@ import {
   ApiCookieAuth,
   ApiForbiddenResponse,
   ApiNotFoundResponse,
+  ApiParam,
   ApiOkResponse,
   ApiSecurity,
   ApiServiceUnavailableResponse,
@@ -87,6 +88,7 @@ export class AuthController {
   @Delete('sessions/:id')
   @ApiCookieAuth('session')
   @ApiSecurity('csrf')
+  @ApiParam({ name: 'id', type: String, description: 'A public session id (`<userId>.<hash>`)' })
   @ApiBadRequestResponse({ description: 'Not a session id' })
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
   @ApiNotFoundResponse({ description: 'No such session of the caller' })

@@ -1,4 +1,11 @@
-import { HttpException, HttpStatus, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import {
+  BadRequestException,
+  HttpException,
+  HttpStatus,
+  Injectable,
+  NotFoundException,
+  UnauthorizedException,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AuditActor, AuditService } from '../audit/audit.service';
 import { SessionConfig } from '../config/config';
@@ -41,15 +48,19 @@ export class AuthService {
   ) {}
 
   async login(req: Request, dto: LoginDto): Promise<LoginResponseDto> {
+    // A Secure cookie is never sent over plain HTTP: say so instead of creating a session nobody gets.
+    if (this.config.cookieSecure && !req.secure) {
+      throw new BadRequestException('Log in over HTTPS (behind a TLS proxy, set TRUST_PROXY)');
+    }
     const ip = req.ip ?? '';
-    const retryAfter = await this.limiter.retryAfter(dto.username, ip);
-    if (retryAfter > 0) {
+    const attempt = await this.limiter.attempt(dto.username, ip);
+    if (attempt.retryAfter > 0) {
       this.metrics.logins.inc({ outcome: 'rate_limited' });
-      req.res?.setHeader('Retry-After', String(retryAfter));
+      req.res?.setHeader('Retry-After', String(attempt.retryAfter));
       throw new HttpException(
         {
           statusCode: 429,
-          message: `Too many failed logins, try again in ${retryAfter} s`,
+          message: `Too many failed logins, try again in ${attempt.retryAfter} s`,
           error: 'Too Many Requests',
         },
         HttpStatus.TOO_MANY_REQUESTS,
@@ -60,12 +71,11 @@ export class AuthService {
     // One answer for unknown user, wrong password, disabled account and a user changed meanwhile.
     if (!user || !started) {
       this.metrics.logins.inc({ outcome: 'failure' });
-      await this.limiter.recordFailure(dto.username, ip);
       await this.audit.record({ type: 'login_failure', actor: null, subject: dto.username.slice(0, 64), ip });
       throw new UnauthorizedException('Invalid credentials');
     }
     this.metrics.logins.inc({ outcome: 'success' });
-    await this.limiter.recordSuccess(dto.username);
+    await this.limiter.succeeded(attempt);
     const { record, ended, csrfToken } = started;
     const actor = actorOf(record);
     await this.audit.record({ type: 'login', actor, subject: record.handle.id, ip: req.ip });

@@ -1,16 +1,23 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import ipaddr from 'ipaddr.js';
 import { Clock } from '../common/clock';
 import { AuthConfig } from '../config/config';
 import { InjectRedis, RedisClient, runScript, script } from '../session/redis.provider';
 import { KeyLayout } from '../session/session-keys';
 import { usernameKey } from '../users/user-store';
 
-/** KEYS: counter. ARGV: windowMs. A fixed window that starts at the first failure. */
-const COUNT_FAILURE = script(`
+/** KEYS: counter. ARGV: windowMs. Counts an attempt; the window starts at the first. Returns {count, ttl ms}. */
+const COUNT_ATTEMPT = script(`
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n
+return { n, redis.call('PTTL', KEYS[1]) }
+`);
+
+/** KEYS: counter. Takes back one attempt that turned out to be a success. */
+const UNCOUNT_ATTEMPT = script(`
+if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+return 1
 `);
 
 interface Window {
@@ -18,10 +25,29 @@ interface Window {
   resetAt: number;
 }
 
+const digest = (text: string): string => createHash('sha256').update(text).digest('base64url').slice(0, 22);
+
+/** The client a counter belongs to: an IPv4 address, or an IPv6 /64 (one host usually holds a whole /64). */
+function clientNetwork(ip: string): string {
+  if (!ipaddr.isValid(ip)) return 'unknown';
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  return `${(address as ipaddr.IPv6).parts.slice(0, 4).join(':')}::/64`;
+}
+
+export interface Attempt {
+  /** 0 when the attempt may go ahead; else seconds until the client may try again. */
+  retryAfter: number;
+  username: string;
+  ip: string;
+}
+
 /**
- * Failed logins per username and per client IP, shared by every instance through Redis. Each
- * counter is one key that expires with its window, so the limiter cannot be used to fill Redis.
- * A success clears the username's count only: an IP that guesses many names stays limited.
+ * Failed logins per username and per client network, shared by every instance through Redis. An
+ * attempt is counted before the password is checked, so parallel guesses cannot all slip in before
+ * the first failure is recorded; a success takes its count back. Each counter is one key named by
+ * a hash (any text a client sends stays out of key names) that expires with its window, so the
+ * limiter cannot be used to fill Redis. A success clears the username's count only.
  */
 @Injectable()
 export class LoginLimiter {
@@ -38,47 +64,47 @@ export class LoginLimiter {
     this.windowMs = config.loginWindowSeconds * 1000;
   }
 
-  /** Seconds until a login may be tried again, or 0 when it may be tried now. */
-  async retryAfter(username: string, ip: string): Promise<number> {
-    const waits = await Promise.all(this.counters(username, ip).map((key) => this.blockedFor(key)));
-    return Math.max(...waits);
+  /** Counts a login attempt against its username and client; says whether it may go ahead. */
+  async attempt(username: string, ip: string): Promise<Attempt> {
+    const [userKey, ipKey] = this.counters(username, ip);
+    // The client first: once it is limited, the names it tries create no keys at all.
+    for (const key of [ipKey, userKey]) {
+      const { count, ttlMs } = await this.count(key);
+      if (count > this.config.loginMaxFailures) {
+        return { retryAfter: Math.max(1, Math.ceil(ttlMs / 1000)), username, ip };
+      }
+    }
+    return { retryAfter: 0, username, ip };
   }
 
-  async recordFailure(username: string, ip: string): Promise<void> {
-    await Promise.all(this.counters(username, ip).map((key) => this.increment(key)));
-  }
-
-  async recordSuccess(username: string): Promise<void> {
-    const [userKey] = this.counters(username, '');
-    if (this.redis) await this.redis.del(userKey);
-    else this.local.delete(userKey);
+  /** The attempt succeeded: the username starts afresh, and the client's count drops the attempt. */
+  async succeeded(attempt: Attempt): Promise<void> {
+    const [userKey, ipKey] = this.counters(attempt.username, attempt.ip);
+    if (this.redis) {
+      await Promise.all([this.redis.del(userKey), runScript(this.redis, UNCOUNT_ATTEMPT, [ipKey], [])]);
+      return;
+    }
+    this.local.delete(userKey);
+    const window = this.liveWindow(ipKey);
+    if (window && --window.count <= 0) this.local.delete(ipKey);
   }
 
   private counters(username: string, ip: string): [string, string] {
-    const hash = createHash('sha256').update(usernameKey(username)).digest('base64url').slice(0, 22);
-    return [this.keys.loginFailuresByUser(hash), this.keys.loginFailuresByIp(ip || 'unknown')];
+    return [
+      this.keys.loginFailuresByUser(digest(usernameKey(username))),
+      this.keys.loginFailuresByIp(digest(clientNetwork(ip))),
+    ];
   }
 
-  private async blockedFor(key: string): Promise<number> {
-    if (!this.redis) {
-      const window = this.liveWindow(key);
-      return window && window.count >= this.config.loginMaxFailures
-        ? this.seconds(window.resetAt - this.clock.now())
-        : 0;
-    }
-    const count = Number((await this.redis.get(key)) ?? 0);
-    if (count < this.config.loginMaxFailures) return 0;
-    return this.seconds(await this.redis.pTTL(key));
-  }
-
-  private async increment(key: string): Promise<void> {
+  private async count(key: string): Promise<{ count: number; ttlMs: number }> {
     if (this.redis) {
-      await runScript<number>(this.redis, COUNT_FAILURE, [key], [this.windowMs]);
-      return;
+      const [count, ttlMs] = await runScript<[number, number]>(this.redis, COUNT_ATTEMPT, [key], [this.windowMs]);
+      return { count, ttlMs };
     }
     const window = this.liveWindow(key) ?? { count: 0, resetAt: this.clock.now() + this.windowMs };
     window.count += 1;
     this.local.set(key, window);
+    return { count: window.count, ttlMs: window.resetAt - this.clock.now() };
   }
 
   private liveWindow(key: string): Window | undefined {
@@ -88,9 +114,5 @@ export class LoginLimiter {
       return undefined;
     }
     return window;
-  }
-
-  private seconds(ms: number): number {
-    return Math.max(1, Math.ceil(ms / 1000));
   }
 }

@@ -1,0 +1,223 @@
+import type { CommandCounts } from './processes';
+import type { LoadResult } from './load';
+
+export type TargetKey = 'service' | 'bareNest' | 'expressSession';
+
+export const TARGET_LABELS: Record<TargetKey, string> = {
+  service: 'service (NestJS + Redis sessions)',
+  bareNest: 'baseline a: bare NestJS, no session',
+  expressSession: 'baseline b: express-session + connect-redis',
+};
+
+export interface Measured extends LoadResult {
+  /** CPU time of the target's Node process (all threads) per request. */
+  nodeCpuUsPerReq: number;
+  redisCmdsPerReq: number | null;
+  redisCpuUsPerReq: number | null;
+  redisCommands: CommandCounts | null;
+}
+
+export interface Summary {
+  rounds: number;
+  requests: number;
+  served: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  nodeCpuUsPerReq: number;
+  redisCmdsPerReq: number | null;
+  redisCpuUsPerReq: number | null;
+  /** Redis calls per request by command, over all rounds. */
+  redisCommandsPerReq: Record<string, number> | null;
+  badStatus: number;
+  socketErrors: number;
+}
+
+export interface Ratios {
+  rps: number;
+  p50: number;
+  p99: number;
+  nodeCpuPerReq: number;
+}
+
+export interface Check {
+  name: string;
+  pass: boolean;
+  detail: string;
+}
+
+export interface StormRound {
+  quiet: Measured;
+  storm: Measured;
+  logins: { ok: number; failed: number; perSecond: number; p50Ms: number; p99Ms: number };
+}
+
+export interface StormSummary {
+  concurrency: number;
+  rounds: number;
+  quietRps: number;
+  stormRps: number;
+  quietP99Ms: number;
+  stormP99Ms: number;
+  /** Median over rounds of (profile p99 during the storm) / (profile p99 of the quiet run just before). */
+  p99Ratio: number;
+  rpsRatio: number;
+  loginsPerSecond: number;
+  loginP50Ms: number;
+  loginP99Ms: number;
+  loginFailures: number;
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export function summarize(rounds: Measured[]): Summary {
+  const requests = rounds.reduce((n, r) => n + r.requests, 0);
+  const served = rounds.reduce((n, r) => n + r.served, 0);
+  const withRedis = rounds.every((r) => r.redisCommands !== null);
+  const perCommand: Record<string, number> = {};
+  if (withRedis) {
+    for (const r of rounds)
+      for (const [command, c] of Object.entries(r.redisCommands ?? {}))
+        perCommand[command] = (perCommand[command] ?? 0) + c.calls;
+    for (const command of Object.keys(perCommand)) perCommand[command] = round(perCommand[command] / served, 4);
+  }
+  return {
+    rounds: rounds.length,
+    requests,
+    served,
+    rps: median(rounds.map((r) => r.rps)),
+    p50Ms: median(rounds.map((r) => r.p50Ms)),
+    p99Ms: median(rounds.map((r) => r.p99Ms)),
+    nodeCpuUsPerReq: median(rounds.map((r) => r.nodeCpuUsPerReq)),
+    redisCmdsPerReq: withRedis ? median(rounds.map((r) => r.redisCmdsPerReq ?? 0)) : null,
+    redisCpuUsPerReq: withRedis ? median(rounds.map((r) => r.redisCpuUsPerReq ?? 0)) : null,
+    redisCommandsPerReq: withRedis ? perCommand : null,
+    badStatus: rounds.reduce((n, r) => n + r.badStatus, 0),
+    socketErrors: rounds.reduce((n, r) => n + r.socketErrors, 0),
+  };
+}
+
+/** Medians of the per-round ratios service/baseline, each round's pair measured back to back. */
+export function sameRoundRatios(service: Measured[], baseline: Measured[]): Ratios {
+  const ratio = (pick: (m: Measured) => number): number => median(service.map((s, i) => pick(s) / pick(baseline[i])));
+  return {
+    rps: ratio((m) => m.rps),
+    p50: ratio((m) => m.p50Ms),
+    p99: ratio((m) => m.p99Ms),
+    nodeCpuPerReq: ratio((m) => m.nodeCpuUsPerReq),
+  };
+}
+
+export function summarizeStorm(rounds: StormRound[], concurrency: number): StormSummary {
+  const all = <T>(pick: (r: StormRound) => T): T[] => rounds.map(pick);
+  const logins = all((r) => r.logins);
+  return {
+    concurrency,
+    rounds: rounds.length,
+    quietRps: median(all((r) => r.quiet.rps)),
+    stormRps: median(all((r) => r.storm.rps)),
+    quietP99Ms: median(all((r) => r.quiet.p99Ms)),
+    stormP99Ms: median(all((r) => r.storm.p99Ms)),
+    p99Ratio: median(all((r) => r.storm.p99Ms / r.quiet.p99Ms)),
+    rpsRatio: median(all((r) => r.storm.rps / r.quiet.rps)),
+    loginsPerSecond: median(logins.map((l) => l.perSecond)),
+    loginP50Ms: median(logins.map((l) => l.p50Ms)),
+    loginP99Ms: median(logins.map((l) => l.p99Ms)),
+    loginFailures: logins.reduce((n, l) => n + l.failed, 0),
+  };
+}
+
+export function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+const fmt = (value: number | null, digits = 0): string =>
+  value === null || !Number.isFinite(value)
+    ? '–'
+    : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+interface Table {
+  header: string[];
+  rows: string[][];
+  /** Columns aligned right (numbers). */
+  right: boolean[];
+}
+
+export function targetsTable(summaries: Partial<Record<TargetKey, Summary>>): Table {
+  const rows = (Object.keys(TARGET_LABELS) as TargetKey[])
+    .filter((key) => summaries[key])
+    .map((key) => {
+      const s = summaries[key] as Summary;
+      return [
+        TARGET_LABELS[key],
+        fmt(s.rps),
+        fmt(s.p50Ms, 2),
+        fmt(s.p99Ms, 2),
+        fmt(s.nodeCpuUsPerReq, 0),
+        fmt(s.redisCmdsPerReq, 2),
+        fmt(s.redisCpuUsPerReq, 1),
+      ];
+    });
+  return {
+    header: ['target', 'req/s', 'p50 ms', 'p99 ms', 'Node CPU µs/req', 'Redis cmds/req', 'Redis CPU µs/req'],
+    rows,
+    right: [false, true, true, true, true, true, true],
+  };
+}
+
+export function ratiosTable(ratios: { name: string; value: Ratios }[]): Table {
+  return {
+    header: ['same-round ratio', 'req/s', 'p50', 'p99', 'Node CPU/req'],
+    rows: ratios.map(({ name, value }) => [
+      name,
+      fmt(value.rps, 2),
+      fmt(value.p50, 2),
+      fmt(value.p99, 2),
+      fmt(value.nodeCpuPerReq, 2),
+    ]),
+    right: [false, true, true, true, true],
+  };
+}
+
+export function stormTable(s: StormSummary): Table {
+  return {
+    header: ['GET /auth/profile on the service', 'req/s', 'p99 ms', 'logins/s', 'login p50 ms', 'login p99 ms'],
+    rows: [
+      ['quiet', fmt(s.quietRps), fmt(s.quietP99Ms, 2), '–', '–', '–'],
+      [
+        `login storm (${s.concurrency} concurrent logins)`,
+        fmt(s.stormRps),
+        fmt(s.stormP99Ms, 2),
+        fmt(s.loginsPerSecond, 1),
+        fmt(s.loginP50Ms, 1),
+        fmt(s.loginP99Ms, 1),
+      ],
+      ['storm / quiet (median of same-round ratios)', fmt(s.rpsRatio, 2), fmt(s.p99Ratio, 2), '', '', ''],
+    ],
+    right: [false, true, true, true, true, true],
+  };
+}
+
+export function textTable(t: Table): string {
+  const widths = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (t.right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  return [line(t.header), widths.map((w) => '-'.repeat(w)).join('  '), ...t.rows.map(line)].join('\n');
+}
+
+export function markdownTable(t: Table): string {
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(t.header), line(t.right.map((r) => (r ? '---:' : '---'))), ...t.rows.map(line)].join('\n');
+}

@@ -1,0 +1,138 @@
+import { ADMIN, createTestApp, redisEnv, TEST_SECRET, TestApp, uniquePrefix } from './support/test-app';
+import { profileStatus } from './support/sessions';
+import {
+  buildService,
+  call,
+  cookieOf,
+  Reply,
+  ServiceBuild,
+  ServiceProcess,
+  startService,
+  stopAllServices,
+} from './support/service-process';
+
+/**
+ * SIGTERM on a real service process (node dist/main.js) with logins in flight: readiness turns 503
+ * (or the listener is already closed), no new connection is served, the in-flight logins finish and
+ * their sessions reach Redis before its client is closed, and the process exits 0 without an error.
+ */
+
+const IN_FLIGHT = 4;
+const EXIT_BOUND_MS = 15_000;
+
+describe('graceful shutdown on SIGTERM, with logins in flight', () => {
+  let build: ServiceBuild | undefined;
+  let service: ServiceProcess;
+  let checker: TestApp | undefined;
+  const prefix = uniquePrefix();
+
+  /** What the shutdown did, recorded once; each test below asserts one part of it. */
+  let replies: Reply[] = [];
+  const probes: { at: number; status: number; error?: string }[] = [];
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | 'timeout';
+  let exitMs = 0;
+
+  beforeAll(async () => {
+    build = await buildService();
+    console.log(`service build: ${build.how}`);
+    service = await startService(
+      build.mainJs,
+      {
+        ...redisEnv(),
+        REDIS_KEY_PREFIX: prefix,
+        SESSION_SECRET: TEST_SECRET,
+        ADMIN_USERNAME: ADMIN.username,
+        ADMIN_PASSWORD: ADMIN.password,
+      },
+      'service',
+    );
+
+    // Warm up (first argon2 hash, first script loads) so the logins below are ordinary ones.
+    const warm = await call(service.url, 'POST', '/auth/login', { body: ADMIN });
+    expect(warm.status).toBe(200);
+
+    // Logins spend ~50-100 ms each in argon2 (two at a time): they are still running at SIGTERM.
+    let sent = 0;
+    let allSent!: () => void;
+    const written = new Promise<void>((resolve) => (allSent = resolve));
+    const inFlight = Array.from({ length: IN_FLIGHT }, (_, i) =>
+      call(service.url, 'POST', '/auth/login', {
+        body: { ...ADMIN, deviceId: `in-flight-${i}` },
+        agent: false,
+        timeoutMs: 10_000,
+        onSent: () => {
+          if (++sent === IN_FLIGHT) allSent();
+        },
+      }),
+    );
+    await written;
+    // Let the service read the requests off the sockets before the signal lands.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const signalledAt = Date.now();
+    service.child.kill('SIGTERM');
+
+    // New connections after the signal, until the process is gone.
+    const probing = (async () => {
+      while (service.running() && Date.now() - signalledAt < EXIT_BOUND_MS) {
+        const reply = await call(service.url, 'GET', '/health/ready', { agent: false, timeoutMs: 2000 });
+        probes.push({ at: Date.now() - signalledAt, status: reply.status, error: reply.error });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+
+    replies = await Promise.all(inFlight);
+    let bound: NodeJS.Timeout | undefined;
+    exit = await Promise.race([
+      service.exited,
+      new Promise<'timeout'>((resolve) => (bound = setTimeout(() => resolve('timeout'), EXIT_BOUND_MS))),
+    ]);
+    clearTimeout(bound);
+    exitMs = Date.now() - signalledAt;
+    await probing;
+    console.log(
+      `SIGTERM -> exit ${JSON.stringify(exit)} after ${exitMs} ms; in-flight logins ${replies
+        .map((r) => `${r.status} in ${r.ms} ms`)
+        .join(', ')}; probes after the signal: ${probes.map((p) => `${p.at}ms:${p.status || p.error}`).join(' ')}`,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await stopAllServices();
+    await checker?.close();
+    build?.remove();
+  });
+
+  it('completes every login that was in flight, and their sessions reached Redis before it was closed', async () => {
+    expect(replies.map((r) => ({ status: r.status, error: r.error }))).toEqual(
+      replies.map(() => ({ status: 200, error: undefined })),
+    );
+    const cookies = replies.map(cookieOf);
+    // Another instance (in-process, same prefix and secret) accepts every cookie.
+    checker = await createTestApp({ env: { REDIS_KEY_PREFIX: prefix } });
+    for (const cookie of cookies) expect(await profileStatus(checker.http, cookie)).toBe(200);
+  });
+
+  it('serves no new connection once the signal is handled: /health/ready 503 or the connection refused', async () => {
+    expect(probes.length).toBeGreaterThan(0);
+    // Only the very first probe may have been answered before the signal was handled.
+    expect(probes.slice(1).filter((p) => p.status !== 503 && p.status !== 0)).toEqual([]);
+    expect(probes.filter((p) => p.status === 0 && !['ECONNREFUSED', 'ECONNRESET'].includes(p.error ?? ''))).toEqual([]);
+    const after = await call(service.url, 'GET', '/health/ready', { agent: false, timeoutMs: 2000 });
+    expect(after).toMatchObject({ status: 0, error: 'ECONNREFUSED' });
+  });
+
+  it('logs the in-flight logins as 200 and no error', () => {
+    const logs = service.logs();
+    expect(logs.filter((l) => l.level === 'error' || l.level === 'fatal' || 'raw' in l)).toEqual([]);
+    expect(service.stderr).toEqual([]);
+    expect(logs.filter((l) => l.context === 'HTTP' && l.path === '/auth/login' && l.status === 200)).toHaveLength(
+      IN_FLIGHT + 1,
+    );
+  });
+
+  it(`exits by itself with code 0 within ${EXIT_BOUND_MS / 1000} s`, () => {
+    expect(exit).not.toBe('timeout');
+    // A process that ends by re-raising SIGTERM on itself reports code null and signal SIGTERM.
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
+});
