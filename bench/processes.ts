@@ -103,14 +103,14 @@ export interface BenchRedis {
   stop(): Promise<void>;
 }
 
-/** A throwaway redis-server of the bench on a free loopback port: never the Redis on 6379. */
-export async function startRedis(name: string, logDir: string): Promise<BenchRedis> {
+/** A throwaway redis-server of the bench on a free loopback port (never the Redis on 6379), without persistence. */
+export async function startRedis(name: string, logDir: string, extraArgs: string[] = []): Promise<BenchRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(logDir, `${name}-data-`));
   const managed = startProcess(
     name,
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
     { logDir },
   );
   const url = `redis://127.0.0.1:${port}`;

@@ -143,12 +143,12 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * f) / f;
 }
 
-const fmt = (value: number | null, digits = 0): string =>
+export const fmt = (value: number | null, digits = 0): string =>
   value === null || !Number.isFinite(value)
     ? '–'
     : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-interface Table {
+export interface Table {
   header: string[];
   rows: string[][];
   /** Columns aligned right (numbers). */

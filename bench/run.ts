@@ -3,8 +3,9 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { gitRevision, intEnv, RESULTS_DIR, ROOT } from './env';
 import { cookieFrom, parseJson, request } from './http';
 import { chooseTool, LoadTool, runLoad } from './load';
 import {
@@ -42,16 +43,6 @@ import {
  * target has a redis-server of its own, so INFO commandstats deltas belong to one target.
  */
 
-function intEnv(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number >= ${min}`);
-  return value;
-}
-
-const ROOT = resolve(__dirname, '..');
-const RESULTS_DIR = resolve(process.env.BENCH_RESULTS_DIR ?? join(ROOT, 'bench', 'results'));
 const PROFILE = '/auth/profile';
 const COOKIE = '__Host-sid';
 // Every request arrives as if through a TLS-terminating proxy: secure cookies are then set and sent.
@@ -355,19 +346,6 @@ async function countCheck(target: Target): Promise<Record<string, number>> {
   target.served += 1;
   const count = parseJson<{ session: { requestCount: number } }>(res).session.requestCount;
   return { requestsSent: target.served, requestCountInSession: count, share: round(count / target.served, 4) };
-}
-
-function gitRevision(): string {
-  try {
-    const git = (...args: string[]): string =>
-      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const rev = git('rev-parse', '--short', 'HEAD');
-    const dirty = git('status', '--porcelain', '--', 'src');
-    return dirty ? `${rev} (src modified)` : rev;
-  } catch {
-    // Run from an export without .git: the caller may name the revision.
-    return process.env.BENCH_REVISION ?? 'unknown';
-  }
 }
 
 function toolVersion(tool: LoadTool): string {

@@ -246,8 +246,9 @@ describe('X-Forwarded-Proto without TRUST_PROXY in production (redis)', () => {
   });
   afterAll(() => t.close());
 
-  it('is not believed: the secure cookie is not sent on a plain connection that claims HTTPS', async () => {
-    const res = await request(t.http).post('/auth/login').set(HTTPS).send(ADMIN).expect(200);
+  it('is not believed: a plain connection that claims HTTPS gets no session and is told why', async () => {
+    const res = await request(t.http).post('/auth/login').set(HTTPS).send(ADMIN).expect(400);
+    expect(res.body).toMatchObject({ statusCode: 400, message: expect.stringContaining('HTTPS') });
     expect(setCookies(res)).toEqual([]);
   });
 });

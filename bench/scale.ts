@@ -1,0 +1,784 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { createClient, RedisClientType } from 'redis';
+import { gitRevision, intEnv, RESULTS_DIR, ROOT } from './env';
+import { BenchRedis, CommandCounts, commandDelta, commandStats, cpuMicros, startRedis } from './processes';
+import { fmt, markdownTable, percentile, round, Table, textTable } from './report';
+
+/**
+ * `npm run bench:scale`: fills a redis-server of its own with sessions through the service's own
+ * store classes (the built dist/, exactly as the service runs them), then times the operations whose
+ * cost must not grow with the number of sessions, reads SLOWLOG over those calls and reports the
+ * memory each session costs with every index included. Figures are reported beside their targets;
+ * only a broken fill (a session not stored, a list or revocation of the wrong size) fails the run.
+ */
+
+const config = {
+  users: intEnv('BENCH_SCALE_USERS', 10_000, 2),
+  perUser: intEnv('BENCH_SCALE_PER_USER', 100),
+  concurrency: intEnv('BENCH_SCALE_CONCURRENCY', 2_000),
+  seed: intEnv('BENCH_SCALE_SEED', 1, 0),
+};
+const TOTAL = config.users * config.perUser;
+const PROGRESS_EVERY = 50_000;
+const SLOW_US = 1_000;
+/** The bench's own aim, so that a full run stays within minutes. */
+const FILL_RATE_AIM = 20_000;
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+// The service's defaults (SESSION_IDLE_TIMEOUT, SESSION_ABSOLUTE_TIMEOUT, SESSION_TOUCH_INTERVAL).
+const IDLE_MS = 2 * HOUR;
+const ABSOLUTE_MS = 24 * HOUR;
+const TOUCH_MS = MINUTE;
+const PREFIX = 'sess:';
+const ADMIN_EVERY = 100;
+/** Any well-formed argon2id string: the bench never verifies a password. */
+const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$c2NhbGUtYmVuY2gtc2FsdA$2mZ0wQ1y3Vd0fG4wq9YyS2o7m8t1b6Kc5Jx0r3uYv4E';
+
+const calls = { list: 500, stats: 200, pageChains: 100, pageDepth: 5, revoke: Math.min(50, config.users - 1) };
+
+// What the bench uses of the built service. dist/ is CommonJS without declarations, and bench/ is
+// compiled on its own (rootDir bench/), so these mirror src/ rather than import its types.
+interface SessionHandle {
+  userId: string;
+  hash: string;
+  id: string;
+}
+
+interface SessionRecord {
+  handle: SessionHandle;
+  username: string;
+  roles: string[];
+  deviceId: string | null;
+  browser: string;
+  os: string;
+  ip: string;
+  createdAt: number;
+  lastActivityAt: number;
+  absoluteExpiresAt: number;
+  requestCount: number;
+}
+
+interface SessionStats {
+  total: number;
+  activeLast5m: number;
+  activeLast15m: number;
+  byRole: Record<string, number>;
+}
+
+interface SessionStore {
+  create(
+    record: SessionRecord,
+    options: { now: number; maxPerUser: number; userVersion: number },
+  ): Promise<{ created: boolean; ended: SessionHandle[] }>;
+  listForUser(userId: string, now: number): Promise<SessionRecord[]>;
+  destroyForUser(userId: string, filter: { exceptHash?: string; deviceId?: string }): Promise<SessionHandle[]>;
+  stats(now: number): Promise<SessionStats>;
+  page(
+    limit: number,
+    cursor: string | undefined,
+    now: number,
+  ): Promise<{ sessions: SessionRecord[]; nextCursor: string | null }>;
+}
+
+interface User {
+  id: string;
+  username: string;
+  passwordHash: string;
+  roles: string[];
+  disabled: boolean;
+  createdAt: number;
+  version: number;
+}
+
+interface UserStore {
+  create(user: User): Promise<boolean>;
+}
+
+interface KeyLayout {
+  session(userId: string, hash: string): string;
+  userSessions(userId: string): string;
+  user(userId: string): string;
+  activityShard(family: string, shard: number): string;
+  capped(activityKey: string): string;
+  activityFamilies(): string;
+  usernames(): string;
+  users(): string;
+}
+
+interface Service {
+  RedisSessionStore: new (redis: RedisClientType, keys: KeyLayout, config: unknown) => SessionStore;
+  RedisUserStore: new (redis: RedisClientType, keys: KeyLayout) => UserStore;
+  KeyLayout: new (prefix: string) => KeyLayout;
+  SessionConfig: new (...args: unknown[]) => unknown;
+  newUserId(): string;
+  newSessionId(userId: string): string;
+  handleFromSessionId(sid: string): SessionHandle | null;
+  ACTIVITY_SHARDS: number;
+  /** Script name by SHA-1, to name the EVALSHAs in SLOWLOG. */
+  scripts: Map<string, string>;
+}
+
+function loadService(): Service {
+  const load = createRequire(join(ROOT, 'dist', 'main.js'));
+  try {
+    const scripts = load('./session/session-scripts.js') as Record<string, { sha?: unknown }>;
+    return {
+      ...(load('./session/redis-session-store.js') as Pick<Service, 'RedisSessionStore'>),
+      ...(load('./users/redis-user-store.js') as Pick<Service, 'RedisUserStore'>),
+      ...(load('./config/config.js') as Pick<Service, 'SessionConfig'>),
+      ...(load('./session/session-keys.js') as Omit<
+        Service,
+        'RedisSessionStore' | 'RedisUserStore' | 'SessionConfig' | 'scripts'
+      >),
+      scripts: new Map(
+        Object.entries(scripts).flatMap(([name, s]) => (typeof s.sha === 'string' ? [[s.sha, name]] : [])),
+      ),
+    };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot load the built service from dist/ (npm run build first): ${message}`);
+  }
+}
+
+const log = (line: string): void => console.log(`[scale] ${line}`);
+const n0 = (value: number): string => fmt(value, 0);
+const mb = (bytes: number): string => `${fmt(bytes / 2 ** 20, 1)} MiB`;
+
+/** A small seeded generator, so that two runs build the same shape of data. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const random = mulberry32(config.seed);
+const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)];
+
+const BROWSERS = ['Chrome 120.0', 'Chrome 119.0', 'Firefox 121.0', 'Safari 17.2', 'Edge 120.0'];
+const SYSTEMS = ['Windows 10', 'macOS 14.2', 'Linux', 'iOS 17.2', 'Android 14'];
+
+interface ScaleUser {
+  id: string;
+  username: string;
+  roles: string[];
+}
+
+/** A session as a login would store it: active in the last hour, created earlier but under 23 h ago. */
+function sessionRecord(service: Service, user: ScaleUser, startedAt: number): SessionRecord {
+  const handle = service.handleFromSessionId(service.newSessionId(user.id));
+  if (!handle) throw new Error('newSessionId gave an id handleFromSessionId refuses');
+  const lastActivityAt = startedAt - Math.floor(random() * HOUR);
+  const oldest = startedAt - ABSOLUTE_MS + HOUR;
+  const createdAt = lastActivityAt - Math.floor(random() * (lastActivityAt - oldest));
+  return {
+    handle,
+    username: user.username,
+    roles: user.roles,
+    deviceId: random() < 0.5 ? null : `dev-${randomBytes(6).toString('base64url')}`,
+    browser: pick(BROWSERS),
+    os: pick(SYSTEMS),
+    ip: `203.0.113.${1 + Math.floor(random() * 254)}`,
+    createdAt,
+    lastActivityAt,
+    absoluteExpiresAt: createdAt + ABSOLUTE_MS,
+    requestCount: 1 + Math.floor(random() * 500),
+  };
+}
+
+/** Runs `work(0..total-1)` with at most `concurrency` in flight; node-redis pipelines what they send. */
+async function inPool(total: number, concurrency: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < total) await work(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, lane));
+}
+
+async function info(client: RedisClientType, section: string): Promise<Record<string, string>> {
+  const fields: Record<string, string> = {};
+  for (const line of (await client.info(section)).split(/\r?\n/)) {
+    const at = line.indexOf(':');
+    if (at > 0) fields[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return fields;
+}
+
+const usedMemory = async (client: RedisClientType): Promise<number> =>
+  Number((await info(client, 'memory')).used_memory);
+
+const totalCalls = (counts: CommandCounts): number => Object.values(counts).reduce((n, c) => n + c.calls, 0);
+
+/** `{command: calls per unit}`, most frequent first. */
+function perUnit(counts: CommandCounts, units: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(counts)
+      .sort(([, a], [, b]) => b.calls - a.calls)
+      .map(([command, c]) => [command, round(c.calls / units, 2)]),
+  );
+}
+
+const describeCommands = (per: Record<string, number>): string =>
+  Object.entries(per)
+    .map(([command, n]) => `${command} ${n}`)
+    .join(', ');
+
+interface SlowEntry {
+  id: number;
+  durationUs: number;
+  command: string;
+  during?: string;
+}
+
+async function slowlog(client: RedisClientType, service: Service, count = 128): Promise<SlowEntry[]> {
+  const raw = await client.sendCommand<[number, number, number, string[]][]>(['SLOWLOG', 'GET', String(count)]);
+  return raw.map(([id, , durationUs, args]) => {
+    const name = (args[0] ?? '?').toUpperCase();
+    const detail = name === 'EVALSHA' ? (service.scripts.get(args[1]) ?? args[1]?.slice(0, 8)) : args[1];
+    return { id: Number(id), durationUs: Number(durationUs), command: detail ? `${name} ${detail}` : name };
+  });
+}
+
+async function memoryUsage(client: RedisClientType, key: string): Promise<number> {
+  // SAMPLES 0: every element, so the large sorted sets are measured, not estimated.
+  return (await client.sendCommand<number | null>(['MEMORY', 'USAGE', key, 'SAMPLES', '0'])) ?? 0;
+}
+
+interface Family {
+  family: string;
+  keys: number;
+  bytes: number;
+  /** Measured on a sample and multiplied out, or every key measured. */
+  how: string;
+}
+
+async function sampledFamily(client: RedisClientType, family: string, sample: string[], keys: number): Promise<Family> {
+  let sum = 0;
+  for (const key of sample) sum += await memoryUsage(client, key);
+  return { family, keys, bytes: (sum / sample.length) * keys, how: `mean of ${n0(sample.length)} keys × ${n0(keys)}` };
+}
+
+async function exactFamily(client: RedisClientType, family: string, keys: string[]): Promise<Family> {
+  let sum = 0;
+  for (const key of keys) sum += await memoryUsage(client, key);
+  return { family, keys: keys.length, bytes: sum, how: 'every key' };
+}
+
+interface Operation {
+  name: string;
+  calls: number;
+  samplesMs: number[];
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  targetMs: number | null;
+  commandsPerCall: number;
+  commands: Record<string, number>;
+  redisCpuUsPerCall: number;
+  slow: SlowEntry[];
+}
+
+async function main(): Promise<void> {
+  const logDir = mkdtempSync(join(tmpdir(), 'session-scale-'));
+  let redis: BenchRedis | null = null;
+  let storeClient: RedisClientType | null = null;
+  let failed = false;
+  const stopAll = async (): Promise<void> => {
+    await storeClient?.close().catch(() => undefined);
+    storeClient = null;
+    await redis?.stop();
+    redis = null;
+  };
+  const interrupt = (): void => {
+    log('interrupted: stopping the redis-server the bench started');
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+
+  try {
+    const service = loadService();
+    const { users: userCount, perUser, concurrency } = config;
+    log(`${n0(TOTAL)} sessions over ${n0(userCount)} users (${perUser} each), ${n0(concurrency)} creates in flight`);
+    log(`logs in ${logDir}`);
+    const loadBefore = loadavg()[0];
+    if (loadBefore > 0.5) log(`warning: load average ${loadBefore.toFixed(2)} before the run`);
+
+    const server = await startRedis('redis-scale', logDir, [
+      '--slowlog-log-slower-than',
+      String(SLOW_US),
+      '--slowlog-max-len',
+      '1024',
+    ]);
+    redis = server;
+    const admin = server.client;
+    const serverInfo = await info(admin, 'server');
+    log(`redis-server ${serverInfo.redis_version} on ${server.url} (pid ${server.process.pid})`);
+
+    // The store's own connection, as the service would have it (no offline queue), minus the 1 s
+    // command timeout: thousands of creates in flight may queue longer than that on purpose.
+    const client: RedisClientType = createClient({ url: server.url, disableOfflineQueue: true });
+    client.on('error', (error: unknown) => log(`store client error: ${String(error)}`));
+    await client.connect();
+    storeClient = client;
+
+    const keys = new service.KeyLayout(PREFIX);
+    const sessionConfig = new service.SessionConfig(
+      [randomBytes(32).toString('hex')],
+      false,
+      'sid',
+      false,
+      'lax',
+      IDLE_MS,
+      ABSOLUTE_MS,
+      TOUCH_MS,
+      0,
+    );
+    const store = new service.RedisSessionStore(client, keys, sessionConfig);
+    const userStore = new service.RedisUserStore(client, keys);
+
+    const memoryEmpty = await usedMemory(admin);
+    const startedAt = Date.now();
+    const users: ScaleUser[] = Array.from({ length: userCount }, (_, i) => ({
+      id: service.newUserId(),
+      username: `scale-user-${String(i).padStart(7, '0')}`,
+      roles: i % ADMIN_EVERY === 0 ? ['admin', 'user'] : ['user'],
+    }));
+    const usersStart = performance.now();
+    let usersRefused = 0;
+    await inPool(userCount, concurrency, async (i) => {
+      const u = users[i];
+      const created = await userStore.create({
+        ...u,
+        passwordHash: DUMMY_HASH,
+        disabled: false,
+        createdAt: startedAt - (userCount - i) * SECOND,
+        version: 1,
+      });
+      if (!created) usersRefused += 1;
+    });
+    if (usersRefused > 0) throw new Error(`${usersRefused} users were refused`);
+    const memoryUsers = await usedMemory(admin);
+    log(
+      `${n0(userCount)} users in ${((performance.now() - usersStart) / 1000).toFixed(1)} s, ` +
+        `${fmt((memoryUsers - memoryEmpty) / userCount, 0)} bytes each (used_memory)`,
+    );
+
+    // Fill: user i % users, so every user gains sessions throughout and no user's creates pile up.
+    const fillStats = await commandStats(admin);
+    const fillRedisCpu = cpuMicros(server.process.pid);
+    const fillNodeCpu = process.cpuUsage();
+    const fillStart = performance.now();
+    let done = 0;
+    let refused = 0;
+    let endedOthers = 0;
+    let mark = { at: fillStart, done: 0 };
+    const sample: SessionHandle[] = [];
+    const sampleEvery = Math.max(1, Math.floor(TOTAL / 1000));
+    await inPool(TOTAL, concurrency, async (i) => {
+      const record = sessionRecord(service, users[i % userCount], startedAt);
+      const result = await store.create(record, { now: Date.now(), maxPerUser: 0, userVersion: 1 });
+      if (!result.created) refused += 1;
+      endedOthers += result.ended.length;
+      if (i % sampleEvery === 0) sample.push(record.handle);
+      done += 1;
+      if (done % PROGRESS_EVERY === 0 || done === TOTAL) {
+        const now = performance.now();
+        const rate = (done - mark.done) / ((now - mark.at) / 1000);
+        mark = { at: now, done };
+        log(
+          `${n0(done).padStart(9)} / ${n0(TOTAL)} sessions, ${n0(rate)}/s (overall ` +
+            `${n0(done / ((now - fillStart) / 1000))}/s), ${((now - fillStart) / 1000).toFixed(1)} s`,
+        );
+      }
+    });
+    const fillS = (performance.now() - fillStart) / 1000;
+    const nodeCpu = process.cpuUsage(fillNodeCpu);
+    const fillCommands = commandDelta(fillStats, await commandStats(admin));
+    const fill = {
+      seconds: round(fillS, 1),
+      perSecond: Math.round(TOTAL / fillS),
+      refused,
+      endedOthers,
+      redisCommandsPerSession: round(totalCalls(fillCommands) / TOTAL, 2),
+      commandsPerSession: perUnit(fillCommands, TOTAL),
+      redisUsecByCommand: Object.fromEntries(
+        Object.entries(fillCommands)
+          .sort(([, a], [, b]) => b.usec - a.usec)
+          .map(([command, c]) => [command, c.usec]),
+      ),
+      redisCpuUsPerSession: round((cpuMicros(server.process.pid) - fillRedisCpu) / TOTAL, 1),
+      nodeCpuUsPerSession: round((nodeCpu.user + nodeCpu.system) / TOTAL, 1),
+    };
+    log(
+      `filled in ${fill.seconds} s: ${n0(fill.perSecond)} sessions/s; per session ${fill.redisCommandsPerSession} ` +
+        `Redis commands (${describeCommands(fill.commandsPerSession)}), Redis CPU ${fill.redisCpuUsPerSession} µs, ` +
+        `bench+store CPU ${fill.nodeCpuUsPerSession} µs`,
+    );
+    if (fillS > 180) log(`note: the fill took over 3 minutes (${n0(fill.perSecond)} sessions/s)`);
+    if (refused > 0 || endedOthers > 0) {
+      throw new Error(`fill broken: ${refused} creates refused, ${endedOthers} sessions ended by other creates`);
+    }
+
+    // Memory, before anything is revoked.
+    const memoryFilled = await usedMemory(admin);
+    const keyspace = (await info(admin, 'keyspace')).db0 ?? '';
+    const families = (await admin.sMembers(keys.activityFamilies())).sort();
+    const shardKeys = families.flatMap((f) =>
+      Array.from({ length: service.ACTIVITY_SHARDS }, (_, s) => keys.activityShard(f, s)),
+    );
+    let cappedEntries = 0;
+    for (const key of shardKeys) cappedEntries += await admin.zCard(keys.capped(key));
+    const sampleUsers = users.filter((_, i) => i % Math.max(1, Math.floor(userCount / 500)) === 0);
+    const sessionFamilies = [
+      await sampledFamily(
+        admin,
+        '`{u:<id>}:s:<hash>` session hash',
+        sample.map((h) => keys.session(h.userId, h.hash)),
+        TOTAL,
+      ),
+      await sampledFamily(
+        admin,
+        '`{u:<id>}:sessions` per-user index',
+        sampleUsers.map((u) => keys.userSessions(u.id)),
+        userCount,
+      ),
+      await exactFamily(admin, '`{activity:<roles>:<0-7>}` activity shards', shardKeys),
+      await exactFamily(
+        admin,
+        '`{activity:<roles>:<0-7>}:capped` absolute-deadline sets',
+        shardKeys.map((k) => keys.capped(k)),
+      ),
+      await exactFamily(admin, '`{activity}:families`', [keys.activityFamilies()]),
+    ];
+    const userFamilies = [
+      await sampledFamily(
+        admin,
+        '`{u:<id>}:user` user hash',
+        sampleUsers.map((u) => keys.user(u.id)),
+        userCount,
+      ),
+      await exactFamily(admin, '`{users}:names`, `{users}:all`', [keys.usernames(), keys.users()]),
+    ];
+    const sessionsBytes = memoryFilled - memoryUsers;
+    const measuredBytes = sessionFamilies.reduce((n, f) => n + f.bytes, 0);
+    const memory = {
+      usedMemory: { empty: memoryEmpty, afterUsers: memoryUsers, afterSessions: memoryFilled },
+      perSession: round(sessionsBytes / TOTAL, 1),
+      perUser: round((memoryUsers - memoryEmpty) / userCount, 1),
+      keyspace,
+      cappedEntries,
+      sessionFamilies: sessionFamilies.map((f) => ({ ...f, perSession: round(f.bytes / TOTAL, 1) })),
+      /** What used_memory grew by beyond MEMORY USAGE of the keys: the keyspace's and expires' tables. */
+      outsideKeys: {
+        bytes: sessionsBytes - measuredBytes,
+        perSession: round((sessionsBytes - measuredBytes) / TOTAL, 1),
+      },
+      userFamilies: userFamilies.map((f) => ({ ...f, perUser: round(f.bytes / userCount, 1) })),
+    };
+    log(
+      `used_memory ${mb(memoryEmpty)} empty, ${mb(memoryUsers)} with users, ${mb(memoryFilled)} with sessions: ` +
+        `${memory.perSession} bytes per session with every index`,
+    );
+
+    // Timed calls: distinct users for revocation, the others for listing.
+    const order = users.map((u, i) => ({ u, r: random(), i })).sort((a, b) => a.r - b.r);
+    const warmUser = order[0].u;
+    const revokeUsers = order.slice(1, 1 + calls.revoke).map((o) => o.u);
+    const listUsers = order.slice(1 + calls.revoke).map((o) => o.u);
+    const listPool = listUsers.length > 0 ? listUsers : users;
+
+    for (let i = 0; i < 20; i++) {
+      await store.listForUser(pick(listPool).id, Date.now());
+      await store.stats(Date.now());
+      const first = await store.page(50, undefined, Date.now());
+      if (first.nextCursor) await store.page(50, first.nextCursor, Date.now());
+    }
+    await store.destroyForUser(warmUser.id, {});
+    const slowDuringFill = await admin.sendCommand<number>(['SLOWLOG', 'LEN']);
+    const fillSlowest = (await slowlog(admin, service)).sort((a, b) => b.durationUs - a.durationUs).slice(0, 5);
+    await admin.sendCommand(['SLOWLOG', 'RESET']);
+
+    const operations: Operation[] = [];
+    let lastSlowId = -1;
+    const timed = async (
+      name: string,
+      count: number,
+      targetMs: number | null,
+      call: (i: number) => Promise<void>,
+    ): Promise<void> => {
+      const before = await commandStats(admin);
+      const cpuBefore = cpuMicros(server.process.pid);
+      const samplesMs: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = process.hrtime.bigint();
+        await call(i);
+        samplesMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      const cpu = cpuMicros(server.process.pid) - cpuBefore;
+      const commands = commandDelta(before, await commandStats(admin));
+      const slow = (await slowlog(admin, service))
+        .filter((e) => e.id > lastSlowId)
+        .map((e) => ({ ...e, during: name }));
+      lastSlowId = Math.max(lastSlowId, ...slow.map((e) => e.id));
+      const op: Operation = {
+        name,
+        calls: count,
+        samplesMs: samplesMs.map((ms) => round(ms, 3)),
+        p50Ms: percentile(samplesMs, 50),
+        p99Ms: percentile(samplesMs, 99),
+        maxMs: Math.max(...samplesMs),
+        targetMs,
+        commandsPerCall: round(totalCalls(commands) / count, 2),
+        commands: perUnit(commands, count),
+        redisCpuUsPerCall: round(cpu / count, 1),
+        slow,
+      };
+      operations.push(op);
+      log(
+        `${name}: p50 ${op.p50Ms.toFixed(2)} ms, p99 ${op.p99Ms.toFixed(2)} ms, max ${op.maxMs.toFixed(2)} ms ` +
+          `over ${count} calls; ${op.commandsPerCall} Redis commands per call; ${slow.length} in SLOWLOG`,
+      );
+    };
+
+    const checks: { name: string; pass: boolean; detail: string }[] = [];
+    const listed: number[] = [];
+    await timed(`own sessions (listForUser, ${perUser} each)`, calls.list, 5, async () => {
+      listed.push((await store.listForUser(pick(listPool).id, Date.now())).length);
+    });
+    checks.push({
+      name: `every list held the user's ${perUser} sessions`,
+      pass: listed.every((n) => n === perUser),
+      detail: `sizes ${Math.min(...listed)}–${Math.max(...listed)}`,
+    });
+    const statsSeen: SessionStats[] = [];
+    await timed('admin stats (stats)', calls.stats, 5, async () => {
+      statsSeen.push(await store.stats(Date.now()));
+    });
+    const lastStats = statsSeen.at(-1);
+    const expectedTotal = TOTAL - perUser;
+    checks.push({
+      name: `stats count every live session (${n0(expectedTotal)})`,
+      pass: lastStats?.total === expectedTotal,
+      detail: lastStats ? `total ${lastStats.total}, byRole ${JSON.stringify(lastStats.byRole)}` : 'no stats',
+    });
+
+    const firstCursors: (string | null)[] = [];
+    const pageSizes: number[] = [];
+    await timed('admin page of 50, first page (page)', calls.pageChains, 10, async () => {
+      const page = await store.page(50, undefined, Date.now());
+      pageSizes.push(page.sessions.length);
+      firstCursors.push(page.nextCursor);
+    });
+    const deeper = calls.pageDepth - 1;
+    let cursor: string | null = null;
+    await timed(`admin page of 50, pages 2–${calls.pageDepth} by cursor`, calls.pageChains * deeper, 10, async (i) => {
+      if (i % deeper === 0) cursor = firstCursors[i / deeper];
+      if (cursor === null) return;
+      const page = await store.page(50, cursor, Date.now());
+      pageSizes.push(page.sessions.length);
+      cursor = page.nextCursor;
+    });
+    checks.push({
+      name: 'every admin page held 50 sessions',
+      pass: pageSizes.length === calls.pageChains * calls.pageDepth && pageSizes.every((n) => n === 50),
+      detail: `${pageSizes.length} pages, sizes ${Math.min(...pageSizes)}–${Math.max(...pageSizes)}`,
+    });
+
+    const revoked: number[] = [];
+    await timed(`revoke all ${perUser} sessions of a user (destroyForUser)`, calls.revoke, 20, async (i) => {
+      revoked.push((await store.destroyForUser(revokeUsers[i].id, {})).length);
+    });
+    checks.push({
+      name: `every revocation ended ${perUser} sessions`,
+      pass: revoked.every((n) => n === perUser),
+      detail: `ended ${Math.min(...revoked)}–${Math.max(...revoked)}`,
+    });
+
+    const slowTotal = await admin.sendCommand<number>(['SLOWLOG', 'LEN']);
+    const slow = operations.flatMap((op) => op.slow);
+    failed = checks.some((c) => !c.pass);
+
+    const meta = {
+      date: new Date().toISOString(),
+      command: 'npm run bench:scale',
+      revision: gitRevision(),
+      node: process.version,
+      redis: serverInfo.redis_version,
+      cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
+      users: userCount,
+      perUser,
+      sessions: TOTAL,
+      admins: users.filter((u) => u.roles.includes('admin')).length,
+      concurrency,
+      seed: config.seed,
+      idleTimeoutS: IDLE_MS / SECOND,
+      absoluteTimeoutS: ABSOLUTE_MS / SECOND,
+      loadAverage: { before: round(loadBefore, 2), after: round(loadavg()[0], 2) },
+    };
+
+    const verdict = (ok: boolean): string => (ok ? 'meets' : '**misses**');
+    const latency: Table = {
+      header: ['operation', 'calls', 'p50 ms', 'p99 ms', 'max ms', 'target (p99)', '', 'Redis cmds/call'],
+      rows: operations.map((op) => [
+        op.name,
+        n0(op.calls),
+        fmt(op.p50Ms, 2),
+        fmt(op.p99Ms, 2),
+        fmt(op.maxMs, 2),
+        op.targetMs === null ? '–' : `< ${op.targetMs} ms`,
+        op.targetMs === null ? '' : verdict(op.p99Ms < op.targetMs),
+        fmt(op.commandsPerCall, 1),
+      ]),
+      right: [false, true, true, true, true, true, false, true],
+    };
+    const other: Table = {
+      header: ['figure', 'measured', 'target', ''],
+      rows: [
+        ['SLOWLOG entries above 1 ms during the timed calls', n0(slowTotal), '0', verdict(slowTotal === 0)],
+        [
+          'Redis used_memory per session, every index included',
+          `${fmt(memory.perSession, 0)} B`,
+          '≤ 369 B',
+          verdict(memory.perSession <= 369),
+        ],
+        [
+          'fill through RedisSessionStore.create',
+          `${n0(fill.perSecond)} sessions/s`,
+          '> 20,000/s (bench aim)',
+          verdict(fill.perSecond > FILL_RATE_AIM),
+        ],
+      ],
+      right: [false, true, true, false],
+    };
+    const memoryTable: Table = {
+      header: ['key family (per session)', 'keys', 'MEMORY USAGE', 'measured', 'bytes/session'],
+      rows: [
+        ...memory.sessionFamilies.map((f) => [f.family, n0(f.keys), mb(f.bytes), f.how, fmt(f.perSession, 1)]),
+        [
+          'keyspace and expires tables (used_memory growth not in MEMORY USAGE)',
+          '',
+          mb(memory.outsideKeys.bytes),
+          'difference',
+          fmt(memory.outsideKeys.perSession, 1),
+        ],
+        [
+          '**used_memory growth over the fill**',
+          '',
+          mb(sessionsBytes),
+          'INFO memory',
+          `**${fmt(memory.perSession, 1)}**`,
+        ],
+      ],
+      right: [false, true, true, false, true],
+    };
+    const userTable: Table = {
+      header: ['key family (users)', 'keys', 'MEMORY USAGE', 'measured', 'bytes/user'],
+      rows: [
+        ...memory.userFamilies.map((f) => [f.family, n0(f.keys), mb(f.bytes), f.how, fmt(f.perUser, 1)]),
+        [
+          'used_memory growth over the user fill',
+          '',
+          mb(memoryUsers - memoryEmpty),
+          'INFO memory',
+          fmt(memory.perUser, 1),
+        ],
+      ],
+      right: [false, true, true, false, true],
+    };
+    const slowLines = slow.length
+      ? slow.map((e) => `${e.command}: ${n0(e.durationUs)} µs (during ${e.during})`)
+      : ['none'];
+    const commandLines = [
+      `fill, per session: ${describeCommands(fill.commandsPerSession)}`,
+      ...operations.map((op) => `${op.name}, per call: ${describeCommands(op.commands)}`),
+    ];
+    const checkLines = checks.map((c) => `${c.pass ? 'PASS' : 'FAIL'} ${c.name} (${c.detail})`);
+    const cappedShare = `${fmt((100 * cappedEntries) / TOTAL, 1)}%`;
+    const intro =
+      `${n0(TOTAL)} sessions over ${n0(userCount)} users (${perUser} each, ${meta.admins} admins), created through ` +
+      `\`RedisSessionStore.create\` of the built service, ${n0(concurrency)} in flight: ${fill.seconds} s, ` +
+      `${n0(fill.perSecond)} sessions/s. Sessions active in the last hour, created up to 23 h before; half carry a ` +
+      `device id; ${cappedShare} end at their absolute deadline before their idle one (in the capped sets). ` +
+      `Timed one call at a time from Node (p99 of ${calls.revoke} revocations is close to their max); ` +
+      `Redis ${meta.redis} with default encodings, \`--save '' --appendonly no --slowlog-log-slower-than ${SLOW_US}\`, ` +
+      `on the same ${meta.cpus} as the bench.`;
+
+    console.log('');
+    console.log(intro);
+    for (const t of [latency, other, memoryTable, userTable]) console.log(`\n${textTable(t)}`);
+    console.log('\nSLOWLOG (> 1 ms) during the timed calls:');
+    for (const line of slowLines) console.log(`  ${line}`);
+    console.log('\nRedis commands (INFO commandstats; a script counts as its EVALSHA plus every command it runs):');
+    for (const line of commandLines) console.log(`  ${line}`);
+    console.log('');
+    for (const line of checkLines) console.log(line);
+
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    const json = {
+      meta,
+      fill,
+      memory,
+      operations,
+      slowlog: {
+        thresholdUs: SLOW_US,
+        duringTimedCalls: slowTotal,
+        entries: slow,
+        duringFill: slowDuringFill,
+        fillSlowest,
+      },
+      checks,
+    };
+    writeFileSync(join(RESULTS_DIR, 'scale.json'), `${JSON.stringify(json, null, 2)}\n`);
+    const md = [
+      `Measured with \`${meta.command}\` on ${meta.date.slice(0, 10)} (revision ${meta.revision}), Node ` +
+        `${meta.node}. ${intro}`,
+      '',
+      markdownTable(latency),
+      '',
+      markdownTable(other),
+      '',
+      `Memory: \`used_memory\` grew ${mb(sessionsBytes)} over the session fill (users excluded: they were ` +
+        `created first). Split by \`MEMORY USAGE … SAMPLES 0\`:`,
+      '',
+      markdownTable(memoryTable),
+      '',
+      markdownTable(userTable),
+      '',
+      `SLOWLOG above 1 ms during the timed calls: ${slowLines.join('; ')}. During the fill: ${n0(slowDuringFill)} ` +
+        `entries${fillSlowest.length ? ` (slowest: ${fillSlowest.map((e) => `${e.command} ${n0(e.durationUs)} µs`).join(', ')})` : ''}.`,
+      '',
+      'Redis commands (INFO commandstats; a script counts as its EVALSHA plus every command it runs):',
+      '',
+      ...commandLines.map((l) => `- ${l}`),
+      '',
+      ...checkLines.map((l) => `- ${l}`),
+      '',
+    ].join('\n');
+    writeFileSync(join(RESULTS_DIR, 'scale.md'), md);
+    log(`wrote ${relative(process.cwd(), join(RESULTS_DIR, 'scale.json'))} and scale.md`);
+  } catch (error) {
+    failed = true;
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  } finally {
+    await stopAll();
+  }
+  if (failed) {
+    log(`failed: logs kept in ${logDir}`);
+    process.exitCode = 1;
+  } else {
+    rmSync(logDir, { recursive: true, force: true });
+  }
+}
+
+void main();
