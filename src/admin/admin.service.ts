@@ -3,7 +3,7 @@ import { AuditActor, AuditService } from '../audit/audit.service';
 import { describeDevice } from '../auth/auth.service';
 import { SessionHandle } from '../session/session-keys';
 import { SessionService } from '../session/session.service';
-import { byActivityDesc, decodeCursor, encodeCursor, SessionRecord } from '../session/session-store';
+import { decodeCursor, pageInMemory, SessionRecord } from '../session/session-store';
 import { RevokedDto } from '../auth/auth.dto';
 import {
   AdminSessionDto,
@@ -49,17 +49,8 @@ export class AdminService {
       return { sessions: page.sessions.map((s) => this.toDto(s)), nextCursor: page.nextCursor };
     }
     // One user's sessions are few: read them all (O(that user's sessions)) and page in memory.
-    const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-    const ordered = (await this.sessions.listForUser(query.userId))
-      .map((s) => ({ score: s.lastActivityAt, id: s.handle.id, s }))
-      .sort(byActivityDesc)
-      .filter((e) => after === null || byActivityDesc(e, after) > 0);
-    const taken = ordered.slice(0, limit);
-    const last = taken[taken.length - 1];
-    return {
-      sessions: taken.map((e) => this.toDto(e.s)),
-      nextCursor: ordered.length > limit && last ? encodeCursor(last.score, last.id) : null,
-    };
+    const page = pageInMemory(await this.sessions.listForUser(query.userId), limit, query.cursor);
+    return { sessions: page.sessions.map((s) => this.toDto(s)), nextCursor: page.nextCursor };
   }
 
   async userSessions(userId: string): Promise<AdminSessionListDto> {

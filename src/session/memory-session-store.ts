@@ -3,13 +3,11 @@ import { SessionConfig } from '../config/config';
 import { EmbeddedDb } from './embedded-db';
 import { SessionHandle } from './session-keys';
 import {
-  byActivityDesc,
   CreateOptions,
   CreateResult,
-  decodeCursor,
-  encodeCursor,
   EndFilter,
   expiresAt,
+  pageInMemory,
   SessionPage,
   SessionRecord,
   SessionStats,
@@ -110,17 +108,8 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
   }
 
   page(limit: number, cursor: string | undefined, now: number): Promise<SessionPage> {
-    const after = cursor === undefined ? null : decodeCursor(cursor);
-    const ordered = this.all(now)
-      .map((r) => ({ score: r.lastActivityAt, id: r.handle.id, record: r }))
-      .sort(byActivityDesc)
-      .filter((e) => after === null || byActivityDesc(e, after) > 0);
-    const taken = ordered.slice(0, limit);
-    const last = taken[taken.length - 1];
-    return Promise.resolve({
-      sessions: taken.map((e) => copy(e.record)),
-      nextCursor: ordered.length > limit && last ? encodeCursor(last.score, last.id) : null,
-    });
+    const page = pageInMemory(this.all(now), limit, cursor);
+    return Promise.resolve({ ...page, sessions: page.sessions.map(copy) });
   }
 
   sweep(now: number): Promise<SessionHandle[]> {

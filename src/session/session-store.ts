@@ -113,3 +113,18 @@ export function decodeCursor(cursor: string): { score: number; id: string } | nu
 export function byActivityDesc(a: { score: number; id: string }, b: { score: number; id: string }): number {
   return b.score - a.score || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
+
+/** One page of records already in memory (a user's sessions, the embedded store), newest activity first. */
+export function pageInMemory(records: SessionRecord[], limit: number, cursor: string | undefined): SessionPage {
+  const after = cursor === undefined ? null : decodeCursor(cursor);
+  const ordered = records
+    .map((record) => ({ score: record.lastActivityAt, id: record.handle.id, record }))
+    .sort(byActivityDesc)
+    .filter((e) => after === null || byActivityDesc(e, after) > 0);
+  const taken = ordered.slice(0, limit);
+  const last = taken[taken.length - 1];
+  return {
+    sessions: taken.map((e) => e.record),
+    nextCursor: ordered.length > limit && last ? encodeCursor(last.score, last.id) : null,
+  };
+}
