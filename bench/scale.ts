@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { createClient, RedisClientType } from 'redis';
 import { gitRevision, intEnv, RESULTS_DIR, ROOT } from './env';
 import { BenchRedis, CommandCounts, commandDelta, commandStats, cpuMicros, startRedis } from './processes';
@@ -21,6 +23,8 @@ const config = {
   perUser: intEnv('BENCH_SCALE_PER_USER', 100),
   concurrency: intEnv('BENCH_SCALE_CONCURRENCY', 2_000),
   seed: intEnv('BENCH_SCALE_SEED', 1, 0),
+  /** 1: Redis on the last CPU, the bench on the others, so neither preempts the other (needs taskset). */
+  pin: intEnv('BENCH_SCALE_PIN', cpus().length > 1 ? 1 : 0, 0) === 1,
 };
 const TOTAL = config.users * config.perUser;
 const PROGRESS_EVERY = 50_000;
@@ -40,7 +44,13 @@ const ADMIN_EVERY = 100;
 /** Any well-formed argon2id string: the bench never verifies a password. */
 const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$c2NhbGUtYmVuY2gtc2FsdA$2mZ0wQ1y3Vd0fG4wq9YyS2o7m8t1b6Kc5Jx0r3uYv4E';
 
-const calls = { list: 500, stats: 200, pageChains: 100, pageDepth: 5, revoke: Math.min(50, config.users - 1) };
+const calls = {
+  list: 500,
+  stats: 200,
+  pageChains: 100,
+  pageDepth: 5,
+  revoke: Math.min(50, Math.floor((config.users - 1) / 3)),
+};
 
 // What the bench uses of the built service. dist/ is CommonJS without declarations, and bench/ is
 // compiled on its own (rootDir bench/), so these mirror src/ rather than import its types.
@@ -112,6 +122,9 @@ interface KeyLayout {
 }
 
 interface Service {
+  /** The service's own client factory: its timeouts, no offline queue. */
+  redisClientProvider: { useFactory(config: unknown): Promise<RedisClientType> };
+  RedisConfig: new (topology: { kind: 'standalone'; url: string }, keyPrefix: string) => unknown;
   RedisSessionStore: new (redis: RedisClientType, keys: KeyLayout, config: unknown) => SessionStore;
   RedisUserStore: new (redis: RedisClientType, keys: KeyLayout) => UserStore;
   KeyLayout: new (prefix: string) => KeyLayout;
@@ -131,10 +144,11 @@ function loadService(): Service {
     return {
       ...(load('./session/redis-session-store.js') as Pick<Service, 'RedisSessionStore'>),
       ...(load('./users/redis-user-store.js') as Pick<Service, 'RedisUserStore'>),
-      ...(load('./config/config.js') as Pick<Service, 'SessionConfig'>),
-      ...(load('./session/session-keys.js') as Omit<
+      ...(load('./session/redis.provider.js') as Pick<Service, 'redisClientProvider'>),
+      ...(load('./config/config.js') as Pick<Service, 'SessionConfig' | 'RedisConfig'>),
+      ...(load('./session/session-keys.js') as Pick<
         Service,
-        'RedisSessionStore' | 'RedisUserStore' | 'SessionConfig' | 'scripts'
+        'KeyLayout' | 'newUserId' | 'newSessionId' | 'handleFromSessionId' | 'ACTIVITY_SHARDS'
       >),
       scripts: new Map(
         Object.entries(scripts).flatMap(([name, s]) => (typeof s.sha === 'string' ? [[s.sha, name]] : [])),
@@ -142,11 +156,21 @@ function loadService(): Service {
     };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`cannot load the built service from dist/ (npm run build first): ${message}`);
+    throw new Error(`cannot load the built service from dist/ (npm run build first): ${message}`, { cause: error });
   }
 }
 
 const log = (line: string): void => console.log(`[scale] ${line}`);
+
+/** Sets the CPU affinity of every thread of a process; false when taskset is missing or refuses. */
+function pin(pid: number, cpuList: string): boolean {
+  try {
+    execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpuList, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 const n0 = (value: number): string => fmt(value, 0);
 const mb = (bytes: number): string => `${fmt(bytes / 2 ** 20, 1)} MiB`;
 
@@ -230,7 +254,7 @@ function perUnit(counts: CommandCounts, units: number): Record<string, number> {
 
 const describeCommands = (per: Record<string, number>): string =>
   Object.entries(per)
-    .map(([command, n]) => `${command} ${n}`)
+    .map(([command, n]) => (n > 0 ? `${command} ${n}` : `${command} <0.01`))
     .join(', ');
 
 interface SlowEntry {
@@ -274,28 +298,72 @@ async function exactFamily(client: RedisClientType, family: string, keys: string
   return { family, keys: keys.length, bytes: sum, how: 'every key' };
 }
 
+type VariantKey = 'service' | 'noTimeout';
+const VARIANTS: Record<VariantKey, string> = {
+  service: "service's client",
+  noTimeout: 'client without command timeout',
+};
+/** The bench's own commands, left out of SLOWLOG figures. */
+const BENCH_COMMANDS = new Set(['SLOWLOG', 'INFO', 'MEMORY']);
+
 interface Operation {
+  variant: VariantKey;
   name: string;
   calls: number;
   samplesMs: number[];
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
-  targetMs: number | null;
+  targetMs: number;
   commandsPerCall: number;
   commands: Record<string, number>;
   redisCpuUsPerCall: number;
+  /** Node's garbage collection while the calls ran: the bench's process is the service's client here. */
+  gc: { pauses: number; totalMs: number; maxMs: number };
+  /** The calls that no GC pause overlapped. */
+  withoutGc: { calls: number; p50Ms: number; p99Ms: number };
   slow: SlowEntry[];
+}
+
+/** Collects Node GC pauses between start() and stop(). */
+/** Collects Node GC pauses (start and duration, performance.now() time) between start() and stop(). */
+function gcPauses(): { start(): void; stop(): { start: number; duration: number }[] } {
+  let pauses: { start: number; duration: number }[] = [];
+  const keep = (entries: PerformanceEntry[]): void => {
+    for (const e of entries) pauses.push({ start: e.startTime, duration: e.duration });
+  };
+  const observer = new PerformanceObserver((list) => keep(list.getEntries()));
+  return {
+    start: () => {
+      pauses = [];
+      observer.observe({ entryTypes: ['gc'] });
+    },
+    stop: () => {
+      keep(observer.takeRecords());
+      observer.disconnect();
+      return pauses;
+    },
+  };
+}
+
+/** The fill's garbage is the bench's, not the service's: collect it before timing (needs --expose-gc). */
+function collectGarbage(): boolean {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  return gc !== undefined;
 }
 
 async function main(): Promise<void> {
   const logDir = mkdtempSync(join(tmpdir(), 'session-scale-'));
   let redis: BenchRedis | null = null;
   let storeClient: RedisClientType | null = null;
-  let failed = false;
+  let extraClient: RedisClientType | null = null;
+  let failed: boolean;
   const stopAll = async (): Promise<void> => {
     await storeClient?.close().catch(() => undefined);
+    await extraClient?.close().catch(() => undefined);
     storeClient = null;
+    extraClient = null;
     await redis?.stop();
     redis = null;
   };
@@ -322,14 +390,20 @@ async function main(): Promise<void> {
     ]);
     redis = server;
     const admin = server.client;
+    const last = cpus().length - 1;
+    const pinned =
+      config.pin && pin(server.process.pid, String(last)) && pin(process.pid, last === 1 ? '0' : `0-${last - 1}`)
+        ? `redis-server on CPU ${last}, the bench on ${last === 1 ? 'CPU 0' : `CPUs 0-${last - 1}`}`
+        : null;
+    if (pinned) log(`pinned: ${pinned}`);
     const serverInfo = await info(admin, 'server');
     log(`redis-server ${serverInfo.redis_version} on ${server.url} (pid ${server.process.pid})`);
 
-    // The store's own connection, as the service would have it (no offline queue), minus the 1 s
-    // command timeout: thousands of creates in flight may queue longer than that on purpose.
-    const client: RedisClientType = createClient({ url: server.url, disableOfflineQueue: true });
-    client.on('error', (error: unknown) => log(`store client error: ${String(error)}`));
-    await client.connect();
+    // The store's connection is made by the service's own factory: the same 1 s command timeout
+    // and no offline queue, so per-command client costs are those the service pays.
+    const client = await service.redisClientProvider.useFactory(
+      new service.RedisConfig({ kind: 'standalone', url: server.url }, PREFIX),
+    );
     storeClient = client;
 
     const keys = new service.KeyLayout(PREFIX);
@@ -383,6 +457,8 @@ async function main(): Promise<void> {
     let refused = 0;
     let endedOthers = 0;
     let mark = { at: fillStart, done: 0 };
+    /** Sessions/s per progress step: users hold more sessions as the fill goes on. */
+    const progress: { done: number; perSecond: number }[] = [];
     const sample: SessionHandle[] = [];
     const sampleEvery = Math.max(1, Math.floor(TOTAL / 1000));
     await inPool(TOTAL, concurrency, async (i) => {
@@ -396,6 +472,7 @@ async function main(): Promise<void> {
         const now = performance.now();
         const rate = (done - mark.done) / ((now - mark.at) / 1000);
         mark = { at: now, done };
+        progress.push({ done, perSecond: Math.round(rate) });
         log(
           `${n0(done).padStart(9)} / ${n0(TOTAL)} sessions, ${n0(rate)}/s (overall ` +
             `${n0(done / ((now - fillStart) / 1000))}/s), ${((now - fillStart) / 1000).toFixed(1)} s`,
@@ -419,6 +496,7 @@ async function main(): Promise<void> {
       ),
       redisCpuUsPerSession: round((cpuMicros(server.process.pid) - fillRedisCpu) / TOTAL, 1),
       nodeCpuUsPerSession: round((nodeCpu.user + nodeCpu.system) / TOTAL, 1),
+      progress,
     };
     log(
       `filled in ${fill.seconds} s: ${n0(fill.perSecond)} sessions/s; per session ${fill.redisCommandsPerSession} ` +
@@ -491,47 +569,93 @@ async function main(): Promise<void> {
         `${memory.perSession} bytes per session with every index`,
     );
 
-    // Timed calls: distinct users for revocation, the others for listing.
-    const order = users.map((u, i) => ({ u, r: random(), i })).sort((a, b) => a.r - b.r);
+    // Timed calls: distinct users for revocation (per variant), the others for listing.
+    const order = users.map((u) => ({ u, r: random() })).sort((a, b) => a.r - b.r);
     const warmUser = order[0].u;
-    const revokeUsers = order.slice(1, 1 + calls.revoke).map((o) => o.u);
-    const listUsers = order.slice(1 + calls.revoke).map((o) => o.u);
+    const revokeUsers = {
+      service: order.slice(1, 1 + calls.revoke).map((o) => o.u),
+      noTimeout: order.slice(1 + calls.revoke, 1 + 2 * calls.revoke).map((o) => o.u),
+    };
+    const listUsers = order.slice(1 + 2 * calls.revoke).map((o) => o.u);
     const listPool = listUsers.length > 0 ? listUsers : users;
 
-    for (let i = 0; i < 20; i++) {
-      await store.listForUser(pick(listPool).id, Date.now());
-      await store.stats(Date.now());
-      const first = await store.page(50, undefined, Date.now());
-      if (first.nextCursor) await store.page(50, first.nextCursor, Date.now());
+    // Diagnostic: the same store on a client without node-redis's per-command timeout, which
+    // allocates an AbortSignal.timeout and its listener for every command.
+    const bareClient: RedisClientType = createClient({
+      url: server.url,
+      disableOfflineQueue: true,
+      commandOptions: { timeout: 0 },
+    });
+    bareClient.on('error', (error: unknown) => log(`diagnostic client error: ${String(error)}`));
+    await bareClient.connect();
+    extraClient = bareClient;
+    const variants: { key: VariantKey; store: SessionStore }[] = [
+      { key: 'service', store },
+      { key: 'noTimeout', store: new service.RedisSessionStore(bareClient, keys, sessionConfig) },
+    ];
+
+    for (const { store: s } of variants) {
+      for (let i = 0; i < 20; i++) {
+        await s.listForUser(pick(listPool).id, Date.now());
+        await s.stats(Date.now());
+        const first = await s.page(50, undefined, Date.now());
+        if (first.nextCursor) await s.page(50, first.nextCursor, Date.now());
+      }
     }
     await store.destroyForUser(warmUser.id, {});
-    const slowDuringFill = await admin.sendCommand<number>(['SLOWLOG', 'LEN']);
-    const fillSlowest = (await slowlog(admin, service)).sort((a, b) => b.durationUs - a.durationUs).slice(0, 5);
+    let revokedUsers = 1;
+    // Up to here SLOWLOG holds the fill, the memory sampling and the warm-up; the bench's own commands are left out.
+    const fillSlow = (await slowlog(admin, service, 1024)).filter((e) => !BENCH_COMMANDS.has(e.command.split(' ')[0]));
+    const slowDuringFill = fillSlow.length;
+    const fillSlowest = fillSlow.sort((a, b) => b.durationUs - a.durationUs).slice(0, 5);
+    // In-flight command timeouts of the fill end within the client's 1 s; then the fill's garbage goes.
+    await new Promise((r) => setTimeout(r, 1500));
+    const collectedBeforeTiming = collectGarbage();
     await admin.sendCommand(['SLOWLOG', 'RESET']);
 
     const operations: Operation[] = [];
+    const gc = gcPauses();
     let lastSlowId = -1;
     const timed = async (
+      variant: VariantKey,
       name: string,
       count: number,
-      targetMs: number | null,
+      targetMs: number,
       call: (i: number) => Promise<void>,
     ): Promise<void> => {
       const before = await commandStats(admin);
       const cpuBefore = cpuMicros(server.process.pid);
       const samplesMs: number[] = [];
+      const spans: [number, number][] = [];
+      gc.start();
       for (let i = 0; i < count; i++) {
-        const t0 = process.hrtime.bigint();
+        const t0 = performance.now();
         await call(i);
-        samplesMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        const t1 = performance.now();
+        samplesMs.push(t1 - t0);
+        spans.push([t0, t1]);
       }
+      const pauses = gc.stop();
+      const gcDuring = {
+        pauses: pauses.length,
+        totalMs: round(
+          pauses.reduce((n, p) => n + p.duration, 0),
+          1,
+        ),
+        maxMs: round(Math.max(0, ...pauses.map((p) => p.duration))),
+      };
+      // The calls no GC pause overlapped: what the store and Redis cost without the caller's GC.
+      const clean = samplesMs.filter((_, i) =>
+        pauses.every((p) => p.start + p.duration <= spans[i][0] || p.start >= spans[i][1]),
+      );
       const cpu = cpuMicros(server.process.pid) - cpuBefore;
       const commands = commandDelta(before, await commandStats(admin));
-      const slow = (await slowlog(admin, service))
+      const slow = (await slowlog(admin, service, 1024))
         .filter((e) => e.id > lastSlowId)
-        .map((e) => ({ ...e, during: name }));
+        .map((e) => ({ ...e, during: `${name}${variant === 'service' ? '' : ' (diagnostic client)'}` }));
       lastSlowId = Math.max(lastSlowId, ...slow.map((e) => e.id));
       const op: Operation = {
+        variant,
         name,
         calls: count,
         samplesMs: samplesMs.map((ms) => round(ms, 3)),
@@ -542,71 +666,89 @@ async function main(): Promise<void> {
         commandsPerCall: round(totalCalls(commands) / count, 2),
         commands: perUnit(commands, count),
         redisCpuUsPerCall: round(cpu / count, 1),
-        slow,
+        gc: gcDuring,
+        withoutGc: { calls: clean.length, p50Ms: percentile(clean, 50), p99Ms: percentile(clean, 99) },
+        slow: slow.filter((e) => !BENCH_COMMANDS.has(e.command.split(' ')[0])),
       };
       operations.push(op);
       log(
-        `${name}: p50 ${op.p50Ms.toFixed(2)} ms, p99 ${op.p99Ms.toFixed(2)} ms, max ${op.maxMs.toFixed(2)} ms ` +
-          `over ${count} calls; ${op.commandsPerCall} Redis commands per call; ${slow.length} in SLOWLOG`,
+        `${VARIANTS[variant]}: ${name}: p50 ${op.p50Ms.toFixed(2)} ms, p99 ${op.p99Ms.toFixed(2)} ms, ` +
+          `max ${op.maxMs.toFixed(2)} ms over ${count} calls; ${op.commandsPerCall} Redis commands and ` +
+          `${op.redisCpuUsPerCall} µs Redis CPU per call; ${op.slow.length} in SLOWLOG; ` +
+          `Node GC ${gcDuring.pauses} pauses, ${gcDuring.totalMs} ms`,
       );
     };
 
     const checks: { name: string; pass: boolean; detail: string }[] = [];
-    const listed: number[] = [];
-    await timed(`own sessions (listForUser, ${perUser} each)`, calls.list, 5, async () => {
-      listed.push((await store.listForUser(pick(listPool).id, Date.now())).length);
-    });
-    checks.push({
-      name: `every list held the user's ${perUser} sessions`,
-      pass: listed.every((n) => n === perUser),
-      detail: `sizes ${Math.min(...listed)}–${Math.max(...listed)}`,
-    });
-    const statsSeen: SessionStats[] = [];
-    await timed('admin stats (stats)', calls.stats, 5, async () => {
-      statsSeen.push(await store.stats(Date.now()));
-    });
-    const lastStats = statsSeen.at(-1);
-    const expectedTotal = TOTAL - perUser;
-    checks.push({
-      name: `stats count every live session (${n0(expectedTotal)})`,
-      pass: lastStats?.total === expectedTotal,
-      detail: lastStats ? `total ${lastStats.total}, byRole ${JSON.stringify(lastStats.byRole)}` : 'no stats',
-    });
+    for (const { key, store: s } of variants) {
+      const listed: number[] = [];
+      await timed(key, `own sessions (listForUser, ${perUser} each)`, calls.list, 5, async () => {
+        listed.push((await s.listForUser(pick(listPool).id, Date.now())).length);
+      });
+      const statsSeen: SessionStats[] = [];
+      await timed(key, 'admin stats (stats)', calls.stats, 5, async () => {
+        statsSeen.push(await s.stats(Date.now()));
+      });
+      const firstCursors: (string | null)[] = [];
+      const pageSizes: number[] = [];
+      await timed(key, 'admin page of 50, first page (page)', calls.pageChains, 10, async () => {
+        const page = await s.page(50, undefined, Date.now());
+        pageSizes.push(page.sessions.length);
+        firstCursors.push(page.nextCursor);
+      });
+      const deeper = calls.pageDepth - 1;
+      let cursor: string | null = null;
+      await timed(
+        key,
+        `admin page of 50, pages 2–${calls.pageDepth} by cursor`,
+        calls.pageChains * deeper,
+        10,
+        async (i) => {
+          if (i % deeper === 0) cursor = firstCursors[i / deeper];
+          if (cursor === null) return;
+          const page = await s.page(50, cursor, Date.now());
+          pageSizes.push(page.sessions.length);
+          cursor = page.nextCursor;
+        },
+      );
+      const revoked: number[] = [];
+      await timed(key, `revoke all ${perUser} sessions of a user (destroyForUser)`, calls.revoke, 20, async (i) => {
+        revoked.push((await s.destroyForUser(revokeUsers[key][i].id, {})).length);
+      });
 
-    const firstCursors: (string | null)[] = [];
-    const pageSizes: number[] = [];
-    await timed('admin page of 50, first page (page)', calls.pageChains, 10, async () => {
-      const page = await store.page(50, undefined, Date.now());
-      pageSizes.push(page.sessions.length);
-      firstCursors.push(page.nextCursor);
-    });
-    const deeper = calls.pageDepth - 1;
-    let cursor: string | null = null;
-    await timed(`admin page of 50, pages 2–${calls.pageDepth} by cursor`, calls.pageChains * deeper, 10, async (i) => {
-      if (i % deeper === 0) cursor = firstCursors[i / deeper];
-      if (cursor === null) return;
-      const page = await store.page(50, cursor, Date.now());
-      pageSizes.push(page.sessions.length);
-      cursor = page.nextCursor;
-    });
-    checks.push({
-      name: 'every admin page held 50 sessions',
-      pass: pageSizes.length === calls.pageChains * calls.pageDepth && pageSizes.every((n) => n === 50),
-      detail: `${pageSizes.length} pages, sizes ${Math.min(...pageSizes)}–${Math.max(...pageSizes)}`,
-    });
+      const lastStats = statsSeen.at(-1);
+      const expectedTotal = TOTAL - perUser * revokedUsers;
+      revokedUsers += revoked.length;
+      const label = VARIANTS[key];
+      checks.push(
+        {
+          name: `${label}: every list held the user's ${perUser} sessions`,
+          pass: listed.every((n) => n === perUser),
+          detail: `sizes ${Math.min(...listed)}–${Math.max(...listed)}`,
+        },
+        {
+          name: `${label}: stats count every live session (${n0(expectedTotal)})`,
+          pass: lastStats?.total === expectedTotal,
+          detail: lastStats ? `total ${lastStats.total}, byRole ${JSON.stringify(lastStats.byRole)}` : 'no stats',
+        },
+        {
+          name: `${label}: every admin page held 50 sessions`,
+          pass: pageSizes.length === calls.pageChains * calls.pageDepth && pageSizes.every((n) => n === 50),
+          detail: `${pageSizes.length} pages, sizes ${Math.min(...pageSizes)}–${Math.max(...pageSizes)}`,
+        },
+        {
+          name: `${label}: every revocation ended ${perUser} sessions`,
+          pass: revoked.every((n) => n === perUser),
+          detail: `ended ${Math.min(...revoked)}–${Math.max(...revoked)}`,
+        },
+      );
+    }
 
-    const revoked: number[] = [];
-    await timed(`revoke all ${perUser} sessions of a user (destroyForUser)`, calls.revoke, 20, async (i) => {
-      revoked.push((await store.destroyForUser(revokeUsers[i].id, {})).length);
-    });
-    checks.push({
-      name: `every revocation ended ${perUser} sessions`,
-      pass: revoked.every((n) => n === perUser),
-      detail: `ended ${Math.min(...revoked)}–${Math.max(...revoked)}`,
-    });
-
-    const slowTotal = await admin.sendCommand<number>(['SLOWLOG', 'LEN']);
-    const slow = operations.flatMap((op) => op.slow);
+    const shipped = operations.filter((op) => op.variant === 'service');
+    const diagnostic = operations.filter((op) => op.variant === 'noTimeout');
+    const slow = shipped.flatMap((op) => op.slow);
+    const slowTotal = slow.length;
+    const slowDiagnostic = diagnostic.flatMap((op) => op.slow);
     failed = checks.some((c) => !c.pass);
 
     const meta = {
@@ -622,25 +764,42 @@ async function main(): Promise<void> {
       admins: users.filter((u) => u.roles.includes('admin')).length,
       concurrency,
       seed: config.seed,
+      gcBeforeTiming: collectedBeforeTiming,
+      pinned,
       idleTimeoutS: IDLE_MS / SECOND,
       absoluteTimeoutS: ABSOLUTE_MS / SECOND,
       loadAverage: { before: round(loadBefore, 2), after: round(loadavg()[0], 2) },
     };
 
-    const verdict = (ok: boolean): string => (ok ? 'meets' : '**misses**');
+    const verdict = (ok: boolean): string => (ok ? 'meets' : 'misses');
     const latency: Table = {
-      header: ['operation', 'calls', 'p50 ms', 'p99 ms', 'max ms', 'target (p99)', '', 'Redis cmds/call'],
-      rows: operations.map((op) => [
+      header: [
+        'operation',
+        'calls',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'target (p99)',
+        '',
+        'Redis cmds/call',
+        'Redis CPU µs/call',
+        'Node GC ms (pauses)',
+        'p99 ms of calls no GC hit (calls)',
+      ],
+      rows: shipped.map((op) => [
         op.name,
         n0(op.calls),
         fmt(op.p50Ms, 2),
         fmt(op.p99Ms, 2),
         fmt(op.maxMs, 2),
-        op.targetMs === null ? '–' : `< ${op.targetMs} ms`,
-        op.targetMs === null ? '' : verdict(op.p99Ms < op.targetMs),
+        `< ${op.targetMs} ms`,
+        verdict(op.p99Ms < op.targetMs),
         fmt(op.commandsPerCall, 1),
+        fmt(op.redisCpuUsPerCall, 0),
+        `${fmt(op.gc.totalMs, 0)} (${op.gc.pauses})`,
+        `${fmt(op.withoutGc.p99Ms, 2)} (${op.withoutGc.calls})`,
       ]),
-      right: [false, true, true, true, true, true, false, true],
+      right: [false, true, true, true, true, true, false, true, true, true, true],
     };
     const other: Table = {
       header: ['figure', 'measured', 'target', ''],
@@ -661,24 +820,42 @@ async function main(): Promise<void> {
       ],
       right: [false, true, true, false],
     };
+    const diagnosticTable: Table = {
+      header: [
+        'same calls, client without command timeout',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'Node GC ms (pauses)',
+        'p99 ms of calls no GC hit',
+        'p50 / p99 vs shipped',
+      ],
+      rows: diagnostic.map((op) => {
+        const twin = shipped.find((t) => t.name === op.name);
+        return [
+          op.name,
+          fmt(op.p50Ms, 2),
+          fmt(op.p99Ms, 2),
+          fmt(op.maxMs, 2),
+          `${fmt(op.gc.totalMs, 0)} (${op.gc.pauses})`,
+          fmt(op.withoutGc.p99Ms, 2),
+          twin ? `${fmt(op.p50Ms / twin.p50Ms, 2)}× / ${fmt(op.p99Ms / twin.p99Ms, 2)}×` : '–',
+        ];
+      }),
+      right: [false, true, true, true, true, true, true],
+    };
     const memoryTable: Table = {
       header: ['key family (per session)', 'keys', 'MEMORY USAGE', 'measured', 'bytes/session'],
       rows: [
         ...memory.sessionFamilies.map((f) => [f.family, n0(f.keys), mb(f.bytes), f.how, fmt(f.perSession, 1)]),
         [
-          'keyspace and expires tables (used_memory growth not in MEMORY USAGE)',
+          'main and expires hash tables (growth not in MEMORY USAGE)',
           '',
           mb(memory.outsideKeys.bytes),
           'difference',
           fmt(memory.outsideKeys.perSession, 1),
         ],
-        [
-          '**used_memory growth over the fill**',
-          '',
-          mb(sessionsBytes),
-          'INFO memory',
-          `**${fmt(memory.perSession, 1)}**`,
-        ],
+        ['used_memory growth over the session fill', '', mb(sessionsBytes), 'INFO memory', fmt(memory.perSession, 1)],
       ],
       right: [false, true, true, false, true],
     };
@@ -696,12 +873,21 @@ async function main(): Promise<void> {
       ],
       right: [false, true, true, false, true],
     };
-    const slowLines = slow.length
-      ? slow.map((e) => `${e.command}: ${n0(e.durationUs)} µs (during ${e.during})`)
-      : ['none'];
+    const slowLines = (entries: SlowEntry[]): string[] => {
+      const groups = new Map<string, number[]>();
+      for (const e of entries) {
+        const key = `${e.command} during ${e.during}`;
+        groups.set(key, [...(groups.get(key) ?? []), e.durationUs]);
+      }
+      if (groups.size === 0) return ['none'];
+      return [...groups].map(
+        ([key, us]) =>
+          `${key}: ${us.length} × ${n0(Math.min(...us))}–${n0(Math.max(...us))} µs (median ${n0(percentile(us, 50))})`,
+      );
+    };
     const commandLines = [
       `fill, per session: ${describeCommands(fill.commandsPerSession)}`,
-      ...operations.map((op) => `${op.name}, per call: ${describeCommands(op.commands)}`),
+      ...shipped.map((op) => `${op.name}, per call: ${describeCommands(op.commands)}`),
     ];
     const checkLines = checks.map((c) => `${c.pass ? 'PASS' : 'FAIL'} ${c.name} (${c.detail})`);
     const cappedShare = `${fmt((100 * cappedEntries) / TOTAL, 1)}%`;
@@ -709,16 +895,32 @@ async function main(): Promise<void> {
       `${n0(TOTAL)} sessions over ${n0(userCount)} users (${perUser} each, ${meta.admins} admins), created through ` +
       `\`RedisSessionStore.create\` of the built service, ${n0(concurrency)} in flight: ${fill.seconds} s, ` +
       `${n0(fill.perSecond)} sessions/s. Sessions active in the last hour, created up to 23 h before; half carry a ` +
-      `device id; ${cappedShare} end at their absolute deadline before their idle one (in the capped sets). ` +
-      `Timed one call at a time from Node (p99 of ${calls.revoke} revocations is close to their max); ` +
-      `Redis ${meta.redis} with default encodings, \`--save '' --appendonly no --slowlog-log-slower-than ${SLOW_US}\`, ` +
-      `on the same ${meta.cpus} as the bench.`;
-
+      `device id; ${cappedShare} end at their absolute deadline before their idle one (the capped sets). ` +
+      `Each call timed alone from Node through the store on the service's own Redis client (its factory: 1 s ` +
+      `command timeout, no offline queue); with ${calls.revoke} revocations p99 is close to their max. ` +
+      `Redis ${meta.redis}, default encodings, \`--save '' --appendonly no --slowlog-log-slower-than ${SLOW_US}\`, ` +
+      `on the same ${meta.cpus} as the bench${pinned ? ` (${pinned})` : ''}; 1-minute load average ` +
+      `${meta.loadAverage.before} before the run, ` +
+      `${meta.loadAverage.after} after. Redis CPU per call is /proc utime+stime over the calls (10 ms ticks).`;
+    const rateAt = (i: number): string => n0(fill.progress.at(i)?.perSecond ?? NaN);
+    const busy = (usPerSession: number): string => `${fmt((usPerSession * fill.perSecond) / 1e4, 0)}%`;
+    const fillNote =
+      `Fill cost per create: ${fill.redisCpuUsPerSession} µs of Redis CPU (Redis busy ` +
+      `${busy(fill.redisCpuUsPerSession)} of one core over the fill) and ${fill.nodeCpuUsPerSession} µs in the ` +
+      `bench's Node process (${busy(fill.nodeCpuUsPerSession)}); ${fill.redisCommandsPerSession} Redis commands. ` +
+      `The login script walks the user's other sessions (an HMGET each) whenever the new session has a device id, ` +
+      `so such a create costs O(the user's sessions): ${fill.commandsPerSession.hmget ?? 0} HMGETs per create on ` +
+      `average here. Every user gains sessions throughout the fill (session i goes to user i mod users), so the ` +
+      `rate falls as users fill up: ${rateAt(0)} sessions/s over the first ${n0(fill.progress[0]?.done ?? 0)}, ${rateAt(-1)} over the last.`;
     console.log('');
     console.log(intro);
-    for (const t of [latency, other, memoryTable, userTable]) console.log(`\n${textTable(t)}`);
+    for (const t of [latency, other]) console.log(`\n${textTable(t)}`);
+    console.log(`\n${fillNote}`);
+    for (const t of [diagnosticTable, memoryTable, userTable]) console.log(`\n${textTable(t)}`);
     console.log('\nSLOWLOG (> 1 ms) during the timed calls:');
-    for (const line of slowLines) console.log(`  ${line}`);
+    for (const line of slowLines(slow)) console.log(`  ${line}`);
+    console.log('SLOWLOG during the diagnostic calls:');
+    for (const line of slowLines(slowDiagnostic)) console.log(`  ${line}`);
     console.log('\nRedis commands (INFO commandstats; a script counts as its EVALSHA plus every command it runs):');
     for (const line of commandLines) console.log(`  ${line}`);
     console.log('');
@@ -734,6 +936,7 @@ async function main(): Promise<void> {
         thresholdUs: SLOW_US,
         duringTimedCalls: slowTotal,
         entries: slow,
+        diagnosticEntries: slowDiagnostic,
         duringFill: slowDuringFill,
         fillSlowest,
       },
@@ -748,15 +951,29 @@ async function main(): Promise<void> {
       '',
       markdownTable(other),
       '',
-      `Memory: \`used_memory\` grew ${mb(sessionsBytes)} over the session fill (users excluded: they were ` +
-        `created first). Split by \`MEMORY USAGE … SAMPLES 0\`:`,
+      fillNote,
+      '',
+      'SLOWLOG above 1 ms during the timed calls (bench commands left out):',
+      '',
+      ...slowLines(slow).map((l) => `- ${l}`),
+      '',
+      `During the fill and warm-up (not timed; SLOWLOG keeps 1,024): ${n0(slowDuringFill)} entries` +
+        (fillSlowest.length
+          ? ` (slowest: ${fillSlowest.map((e) => `${e.command} ${n0(e.durationUs)} µs`).join(', ')}).`
+          : '.'),
+      '',
+      'Diagnostic: the same calls through the same store on a node-redis client without the per-command ' +
+        'timeout (every command with a timeout allocates an `AbortSignal.timeout` and a listener that live until ' +
+        'the reply; the Node GC column is the pause time while the calls ran):',
+      '',
+      markdownTable(diagnosticTable),
+      '',
+      `Memory: \`used_memory\` grew ${mb(sessionsBytes)} over the session fill (users were created before it). ` +
+        'Split by `MEMORY USAGE … SAMPLES 0`:',
       '',
       markdownTable(memoryTable),
       '',
       markdownTable(userTable),
-      '',
-      `SLOWLOG above 1 ms during the timed calls: ${slowLines.join('; ')}. During the fill: ${n0(slowDuringFill)} ` +
-        `entries${fillSlowest.length ? ` (slowest: ${fillSlowest.map((e) => `${e.command} ${n0(e.durationUs)} µs`).join(', ')})` : ''}.`,
       '',
       'Redis commands (INFO commandstats; a script counts as its EVALSHA plus every command it runs):',
       '',
