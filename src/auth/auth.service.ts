@@ -71,6 +71,7 @@ export class AuthService {
     // One answer for unknown user, wrong password, disabled account and a user changed meanwhile.
     if (!user || !started) {
       this.metrics.logins.inc({ outcome: 'failure' });
+      await this.limiter.failed(attempt);
       await this.audit.record({ type: 'login_failure', actor: null, subject: dto.username.slice(0, 64), ip });
       throw new UnauthorizedException('Invalid credentials');
     }

@@ -14,12 +14,6 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return { n, redis.call('PTTL', KEYS[1]) }
 `);
 
-/** KEYS: counter. Takes back one attempt that turned out to be a success. */
-const UNCOUNT_ATTEMPT = script(`
-if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
-return 1
-`);
-
 interface Window {
   count: number;
   resetAt: number;
@@ -43,11 +37,14 @@ export interface Attempt {
 }
 
 /**
- * Failed logins per username and per client network, shared by every instance through Redis. An
- * attempt is counted before the password is checked, so parallel guesses cannot all slip in before
- * the first failure is recorded; a success takes its count back. Each counter is one key named by
- * a hash (any text a client sends stays out of key names) that expires with its window, so the
- * limiter cannot be used to fill Redis. A success clears the username's count only.
+ * Failed logins per username and per client network, shared by every instance through Redis.
+ * - Per username, an attempt is counted before the password is checked, so parallel guesses at
+ *   one account cannot all get in before the first failure is recorded; a success clears it.
+ * - Per client network (an IPv4 address or an IPv6 /64), failures are counted once known, so many
+ *   people logging in at once behind one NAT are never refused for succeeding together. A limited
+ *   client creates no username counters, however many names it tries.
+ * Each counter is one key named by a hash (client text stays out of key names) that expires with
+ * its window, so the limiter cannot be used to fill Redis.
  */
 @Injectable()
 export class LoginLimiter {
@@ -64,29 +61,27 @@ export class LoginLimiter {
     this.windowMs = config.loginWindowSeconds * 1000;
   }
 
-  /** Counts a login attempt against its username and client; says whether it may go ahead. */
+  /** Checks the client, then counts the attempt against the username; says whether it may go ahead. */
   async attempt(username: string, ip: string): Promise<Attempt> {
     const [userKey, ipKey] = this.counters(username, ip);
-    // The client first: once it is limited, the names it tries create no keys at all.
-    for (const key of [ipKey, userKey]) {
-      const { count, ttlMs } = await this.count(key);
-      if (count > this.config.loginMaxFailures) {
-        return { retryAfter: Math.max(1, Math.ceil(ttlMs / 1000)), username, ip };
-      }
-    }
+    const client = await this.peek(ipKey);
+    if (client.count >= this.config.loginMaxFailures) return { retryAfter: this.seconds(client.ttlMs), username, ip };
+    const user = await this.count(userKey);
+    if (user.count > this.config.loginMaxFailures) return { retryAfter: this.seconds(user.ttlMs), username, ip };
     return { retryAfter: 0, username, ip };
   }
 
-  /** The attempt succeeded: the username starts afresh, and the client's count drops the attempt. */
+  /** The attempt failed: the client's count goes up (the username's already did). */
+  async failed(attempt: Attempt): Promise<void> {
+    const [, ipKey] = this.counters(attempt.username, attempt.ip);
+    await this.count(ipKey);
+  }
+
+  /** The attempt succeeded: the username starts afresh. */
   async succeeded(attempt: Attempt): Promise<void> {
-    const [userKey, ipKey] = this.counters(attempt.username, attempt.ip);
-    if (this.redis) {
-      await Promise.all([this.redis.del(userKey), runScript(this.redis, UNCOUNT_ATTEMPT, [ipKey], [])]);
-      return;
-    }
-    this.local.delete(userKey);
-    const window = this.liveWindow(ipKey);
-    if (window && --window.count <= 0) this.local.delete(ipKey);
+    const [userKey] = this.counters(attempt.username, attempt.ip);
+    if (this.redis) await this.redis.del(userKey);
+    else this.local.delete(userKey);
   }
 
   private counters(username: string, ip: string): [string, string] {
@@ -105,6 +100,19 @@ export class LoginLimiter {
     window.count += 1;
     this.local.set(key, window);
     return { count: window.count, ttlMs: window.resetAt - this.clock.now() };
+  }
+
+  private async peek(key: string): Promise<{ count: number; ttlMs: number }> {
+    if (this.redis) {
+      const [count, ttlMs] = await Promise.all([this.redis.get(key), this.redis.pTTL(key)]);
+      return { count: Number(count ?? 0), ttlMs };
+    }
+    const window = this.liveWindow(key);
+    return { count: window?.count ?? 0, ttlMs: window ? window.resetAt - this.clock.now() : 0 };
+  }
+
+  private seconds(ms: number): number {
+    return Math.max(1, Math.ceil(ms / 1000));
   }
 
   private liveWindow(key: string): Window | undefined {
