@@ -25,6 +25,19 @@ const UNAVAILABLE = [
   TimeoutError,
 ];
 
+// A command in flight when Redis dies can be rejected with the socket's own error.
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTCONN',
+  'EAI_AGAIN',
+]);
+
 // Replies Redis gives while it cannot serve yet: loading after restart, replica not promoted, cluster resharding.
 const TRANSIENT_REPLY = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|BUSY)\b/;
 
@@ -32,6 +45,7 @@ const TRANSIENT_REPLY = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|BUSY
 export function isStoreUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (UNAVAILABLE.some((cls) => error instanceof cls)) return true;
+  if (NETWORK_CODES.has((error as NodeJS.ErrnoException).code ?? '')) return true;
   // The sentinel client's plain Error when no master is known (yet) during a failover.
   if (error.message === 'no valid master node') return true;
   return error instanceof ErrorReply && TRANSIENT_REPLY.test(error.message);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import { Clock } from '../common/clock';
@@ -50,13 +50,19 @@ export class SessionMiddleware {
         maxAge: config.absoluteTimeoutMs,
       },
     });
+    const logger = new Logger('Session');
     // express-session hands store errors to next(err); answer them here as JSON, never as a page.
     this.handler = (req: Request, res: Response, next: NextFunction) =>
       middleware(req, res, (error?: unknown) => {
         if (error === undefined) return next();
         if (res.headersSent) return;
-        if (isStoreUnavailable(error)) res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
-        else next(error);
+        if (isStoreUnavailable(error)) {
+          res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
+          return;
+        }
+        // Anything else is a bug: log it here, answer as the exception filter would, never with express's page.
+        logger.error(error instanceof Error ? (error.stack ?? error.message) : JSON.stringify(error));
+        res.status(500).json({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
       });
   }
 }
