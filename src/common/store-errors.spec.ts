@@ -18,6 +18,8 @@ describe('isStoreUnavailable', () => {
     ['Redis died mid-write', systemError('ECONNRESET', 'write ECONNRESET')],
     ['the socket was gone before the write', systemError('EPIPE', 'write EPIPE')],
     ['Redis refuses connections', systemError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:6379')],
+    // Node's own socket errors come from the main realm: under a VM context they fail instanceof Error.
+    ['a socket error from another realm', { code: 'ECONNRESET', message: 'read ECONNRESET' }],
   ])('is true when %s', (_, error) => {
     expect(isStoreUnavailable(error)).toBe(true);
   });

@@ -43,12 +43,14 @@ const TRANSIENT_REPLY = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|BUSY
 
 /** True when the error means "the session store cannot be reached right now" (answer 503, not 500). */
 export function isStoreUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+  if (typeof error !== 'object' || error === null) return false;
   if (UNAVAILABLE.some((cls) => error instanceof cls)) return true;
-  if (NETWORK_CODES.has((error as NodeJS.ErrnoException).code ?? '')) return true;
+  // Socket errors are checked by shape, not instanceof: they may come from another realm (a VM context).
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
   // The sentinel client's plain Error when no master is known (yet) during a failover.
-  if (error.message === 'no valid master node') return true;
-  return error instanceof ErrorReply && TRANSIENT_REPLY.test(error.message);
+  if (message === 'no valid master node') return true;
+  return error instanceof ErrorReply && TRANSIENT_REPLY.test(String(message));
 }
 
 export const STORE_UNAVAILABLE_BODY = {
