@@ -40,8 +40,6 @@ export interface AuditPage {
   nextCursor: string | null;
 }
 
-const STREAM_ID = /^\d{1,16}-\d{1,10}$/;
-
 /** Orders stream ids (`<ms>-<seq>`) as Redis does. */
 function compareIds(a: string, b: string): number {
   const [am, as] = a.split('-').map(Number);
@@ -91,10 +89,6 @@ export class AuditService {
     } catch (error) {
       this.logger.warn(`Audit write failed (${event.type}): ${(error as Error).message}`);
     }
-  }
-
-  isCursor(cursor: string): boolean {
-    return STREAM_ID.test(cursor);
   }
 
   /** Newest first; `cursor` is the id of the last event of the previous page. */

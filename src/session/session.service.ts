@@ -142,10 +142,6 @@ export class SessionService {
     return this.store.page(limit, cursor, this.clock.now());
   }
 
-  find(handle: SessionHandle): Promise<SessionRecord | null> {
-    return this.store.get(handle, this.clock.now());
-  }
-
   async revoke(handle: SessionHandle): Promise<boolean> {
     this.activity.forget(handle);
     return this.store.destroy(handle);

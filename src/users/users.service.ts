@@ -125,12 +125,6 @@ export class UsersService implements OnApplicationBootstrap {
     return { users: page.users.map(toUserDto), nextCursor: page.nextCursor };
   }
 
-  async get(id: string): Promise<User> {
-    const user = await this.store.findById(this.checkId(id));
-    if (!user) throw new NotFoundException('User not found');
-    return user;
-  }
-
   private checkId(id: string): string {
     if (!isUserId(id)) throw new BadRequestException('Invalid user id');
     return id;
