@@ -14,6 +14,7 @@ const MATRIX_SUITES = [
   'test/sessions.e2e.spec.ts',
   'test/admin.e2e.spec.ts',
   'test/concurrency.e2e.spec.ts',
+  'test/redis-client.spec.ts',
 ];
 const extra = process.argv.slice(2);
 const topologies = (process.env.TEST_TOPOLOGIES ?? (extra.length ? 'standalone' : 'standalone,cluster,sentinel'))

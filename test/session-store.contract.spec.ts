@@ -10,7 +10,7 @@ import { byActivityDesc, CreateOptions, SessionRecord, SessionStore } from '../s
 import { MemoryUserStore } from '../src/users/memory-user-store';
 import { RedisUserStore } from '../src/users/redis-user-store';
 import { User, UserStore } from '../src/users/user-store';
-import { inspectRedis, uniquePrefix } from './support/test-app';
+import { dumpPrefix, inspectRedis, uniquePrefix } from './support/test-app';
 
 /**
  * The SessionStore contract, run against both stores built directly (no Nest): whatever the Redis
@@ -23,6 +23,11 @@ const IDLE = 30 * MINUTE;
 const ABSOLUTE = 120 * MINUTE;
 
 const config = new SessionConfig(['contract-secret'], false, 'sid', false, 'lax', IDLE, ABSOLUTE, SECOND, 0);
+
+/** Deletes what a test wrote, one key at a time, so that it works on a cluster too. */
+async function deletePrefix(redis: Awaited<ReturnType<typeof inspectRedis>>, prefix: string): Promise<void> {
+  for (const key of (await dumpPrefix(redis, prefix)).keys()) await redis.del(key);
+}
 
 interface Harness {
   store: SessionStore;
@@ -42,13 +47,9 @@ const stores: [string, () => Promise<Harness>][] = [
       return {
         store: new RedisSessionStore(redis, keys, config),
         users: new RedisUserStore(redis, keys),
-        kept: async (h) =>
-          (await redis.exists(keys.session(h.userId, h.hash))) > 0 ||
-          (await redis.zScore(keys.userSessions(h.userId), h.hash)) !== null,
+        kept: async (h) => (await redis.hExists(keys.userSessions(h.userId), h.hash)) === 1,
         close: async () => {
-          for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-            if (batch.length > 0) await redis.del(batch);
-          }
+          await deletePrefix(redis, prefix);
           await redis.close();
         },
       };
@@ -67,6 +68,24 @@ const stores: [string, () => Promise<Harness>][] = [
     },
   ],
 ];
+
+/** A session of the user as a login at `at` would make it. */
+function newRecord(user: User, at: number, extra: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    handle: handleFromSessionId(newSessionId(user.id))!,
+    username: user.username,
+    roles: user.roles,
+    deviceId: null,
+    browser: 'Firefox 128.0',
+    os: 'Linux',
+    ip: '127.0.0.1',
+    createdAt: at,
+    lastActivityAt: at,
+    absoluteExpiresAt: at + ABSOLUTE,
+    requestCount: 1,
+    ...extra,
+  };
+}
 
 describe.each(stores)('SessionStore contract: %s', (_, make) => {
   let h: Harness;
@@ -93,23 +112,6 @@ describe.each(stores)('SessionStore contract: %s', (_, make) => {
     };
     expect(await h.users.create(user)).toBe(true);
     return user;
-  }
-
-  function newRecord(user: User, at: number, extra: Partial<SessionRecord> = {}): SessionRecord {
-    return {
-      handle: handleFromSessionId(newSessionId(user.id))!,
-      username: user.username,
-      roles: user.roles,
-      deviceId: null,
-      browser: 'Firefox 128.0',
-      os: 'Linux',
-      ip: '127.0.0.1',
-      createdAt: at,
-      lastActivityAt: at,
-      absoluteExpiresAt: at + ABSOLUTE,
-      requestCount: 1,
-      ...extra,
-    };
   }
 
   const options = (now: number, maxPerUser = 0, userVersion = 1): CreateOptions => ({ now, maxPerUser, userVersion });
@@ -514,6 +516,8 @@ describe.each(stores)('SessionStore contract: %s', (_, make) => {
       expect(await store.recordActivity(alive.handle, t0 + 29 * MINUTE, 1)).toBe(true);
 
       expect(ids(await store.sweep(now))).toEqual(ids([idle.handle, absolute.handle]));
+      // Nothing of an expired session is kept once it has been swept.
+      expect([await h.kept(idle.handle), await h.kept(absolute.handle)]).toEqual([false, false]);
       expect(await store.sweep(now)).toEqual([]);
       expect(await store.sweep(now + SECOND)).toEqual([]);
       expect(await liveIds(user.id, now)).toEqual([alive.handle.id]);
@@ -645,10 +649,127 @@ describe('RedisSessionStore: an activity write racing with the end of its sessio
       const reported = (await other.sweep(t0 + 21 * MINUTE)).map((h) => h.id);
       expect({ leftOver, reported }).toEqual({ leftOver: { activity: null, capped: null }, reported: [] });
     } finally {
-      for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-        if (batch.length > 0) await redis.del(batch);
-      }
+      await deletePrefix(redis, prefix);
       await redis.close();
     }
+  });
+});
+
+describe('RedisSessionStore: its own layout', () => {
+  let redis: Awaited<ReturnType<typeof inspectRedis>>;
+  let prefix: string;
+  let keys: KeyLayout;
+  let users: RedisUserStore;
+  let t0: number;
+
+  beforeEach(async () => {
+    redis = await inspectRedis();
+    prefix = uniquePrefix();
+    keys = new KeyLayout(prefix);
+    users = new RedisUserStore(redis, keys);
+    t0 = Date.now();
+  });
+  afterEach(async () => {
+    await deletePrefix(redis, prefix);
+    await redis.close();
+  });
+
+  async function addUser(roles = ['user']): Promise<User> {
+    const user: User = {
+      id: newUserId(),
+      username: `c-${randomBytes(5).toString('hex')}`,
+      passwordHash: 'x',
+      roles,
+      disabled: false,
+      createdAt: t0,
+      version: 1,
+    };
+    await users.create(user);
+    return user;
+  }
+
+  const indexed = async (roles: string[], handle: SessionHandle) =>
+    (await redis.zScore(keys.activity(roles, handle.hash), handle.id)) !== null;
+
+  it("keeps all of a user's sessions in one hash, which goes when the last session goes", async () => {
+    const store = new RedisSessionStore(redis, keys, config);
+    const user = await addUser();
+    const a = newRecord(user, t0, { deviceId: 'a' });
+    const b = newRecord(user, t0);
+    await store.create(a, { now: t0, maxPerUser: 0, userVersion: 1 });
+    await store.create(b, { now: t0, maxPerUser: 0, userVersion: 1 });
+
+    const fields = await redis.hGetAll(keys.userSessions(user.id));
+    expect(Object.keys(fields).sort()).toEqual([a.handle.hash, b.handle.hash, '~u'].sort());
+    // The hash expires with its longest-lived session.
+    expect(await redis.pExpireTime(keys.userSessions(user.id))).toBe(t0 + IDLE);
+
+    await store.destroy(a.handle);
+    await store.destroyForUser(user.id, {});
+    expect(await redis.exists(keys.userSessions(user.id))).toBe(0);
+  });
+
+  it('a login under new roles ends the sessions begun under the old ones, and their index entries', async () => {
+    const store = new RedisSessionStore(redis, keys, config);
+    const user = await addUser(['user']);
+    const old = newRecord(user, t0);
+    await store.create(old, { now: t0, maxPerUser: 0, userVersion: 1 });
+    // The role change is saved; the revocation that follows it has not run yet.
+    await users.update(user.id, { roles: ['admin', 'user'] });
+    const fresh = newRecord({ ...user, roles: ['admin', 'user'] }, t0 + SECOND);
+
+    const result = await store.create(fresh, { now: t0 + SECOND, maxPerUser: 0, userVersion: 2 });
+
+    expect(result).toEqual({ created: true, ended: [old.handle] });
+    expect(await store.get(old.handle, t0 + SECOND)).toBeNull();
+    expect(await indexed(['user'], old.handle)).toBe(false);
+    expect(await store.get(fresh.handle, t0 + SECOND)).toMatchObject({ roles: ['admin', 'user'] });
+    expect(await store.stats(t0 + SECOND)).toMatchObject({ total: 1, byRole: { admin: 1, user: 1 } });
+  });
+
+  it('the sweeper does not report a session whose activity write is still on its way to the index', async () => {
+    const gated = holdingZAdds(redis);
+    const writer = new RedisSessionStore(gated.client, keys, config);
+    const sweeper = new RedisSessionStore(redis, keys, config);
+    const user = await addUser();
+    const record = newRecord(user, t0);
+    await sweeper.create(record, { now: t0, maxPerUser: 0, userVersion: 1 });
+    const usedAt = t0 + IDLE - SECOND;
+
+    gated.hold();
+    const writing = writer.recordActivity(record.handle, usedAt, 1);
+    await gated.whenHeld(1);
+    // Past the idle deadline of the indexed time, not of the written one.
+    const reported = await sweeper.sweep(t0 + IDLE + SECOND);
+    gated.release();
+    expect(await writing).toBe(true);
+
+    expect(reported).toEqual([]);
+    expect(await redis.zScore(keys.activity(record.roles, record.handle.hash), record.handle.id)).toBe(usedAt);
+    expect(await sweeper.get(record.handle, t0 + IDLE + SECOND)).toMatchObject({ lastActivityAt: usedAt });
+  });
+
+  it('ignores data of the previous layout (one hash per session) without failing', async () => {
+    const store = new RedisSessionStore(redis, keys, config);
+    const user = await addUser();
+    const handle = handleFromSessionId(newSessionId(user.id))!;
+    const activityKey = keys.activity(user.roles, handle.hash);
+    await redis.hSet(`${prefix}{u:${user.id}}:s:${handle.hash}`, { un: user.username, r: 'user', a: String(t0) });
+    await redis.zAdd(`${prefix}{u:${user.id}}:sessions`, { score: t0 + IDLE, value: handle.hash });
+    await redis.sAdd(keys.activityFamilies(), 'user');
+    await redis.zAdd(activityKey, { score: t0, value: handle.id });
+
+    expect(await store.get(handle, t0)).toBeNull();
+    expect(await store.listForUser(user.id, t0)).toEqual([]);
+    expect((await store.page(10, undefined, t0)).sessions).toEqual([]);
+    expect(await store.destroyForUser(user.id, {})).toEqual([]);
+    expect(await store.recordActivity(handle, t0, 1)).toBe(false);
+    // The admin page met its index entry and dropped it, as it drops that of any session that is no more.
+    expect(await redis.zScore(activityKey, handle.id)).toBeNull();
+    // The user logs in again as if the old session had never been.
+    const fresh = newRecord(user, t0);
+    expect(await store.create(fresh, { now: t0, maxPerUser: 1, userVersion: 1 })).toEqual({ created: true, ended: [] });
+    expect((await store.listForUser(user.id, t0)).map((r) => r.handle.id)).toEqual([fresh.handle.id]);
+    expect((await store.stats(t0)).total).toBe(1);
   });
 });

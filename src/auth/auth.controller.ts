@@ -36,6 +36,9 @@ export class AuthController {
   @ApiBadRequestResponse({ description: 'Invalid body' })
   @ApiUnauthorizedResponse({ description: 'Invalid credentials' })
   @ApiTooManyRequestsResponse({ description: 'Too many failed logins; see Retry-After' })
+  @ApiServiceUnavailableResponse({
+    description: 'The session store cannot be reached, or too many logins are being checked at once',
+  })
   login(@Req() req: Request, @Body() dto: LoginDto): Promise<LoginResponseDto> {
     return this.auth.login(req, dto);
   }

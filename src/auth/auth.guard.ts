@@ -15,7 +15,7 @@ export class AuthGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (isPublic(this.reflector, context)) return true;
     const req = context.switchToHttp().getRequest<Request>();
-    if (!req.session?.record) throw new UnauthorizedException('Authentication required');
+    if (!req.liveSession) throw new UnauthorizedException('Authentication required');
     return true;
   }
 }

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { MetricsModule } from '../metrics/metrics.module';
 import { UsersModule } from '../users/users.module';
+import { AccessGuard } from './access.guard';
 import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';
 import { AuthService } from './auth.service';
@@ -9,7 +10,6 @@ import { CsrfGuard } from './csrf.guard';
 import { LoginLimiter } from './login-limiter';
 import { RolesGuard } from './roles.guard';
 
-// Guards run in this order: who are you (401), is this request really yours (403), may you (403).
 @Module({
   imports: [UsersModule, MetricsModule],
   controllers: [AuthController],
@@ -19,9 +19,7 @@ import { RolesGuard } from './roles.guard';
     AuthGuard,
     CsrfGuard,
     RolesGuard,
-    { provide: APP_GUARD, useExisting: AuthGuard },
-    { provide: APP_GUARD, useExisting: CsrfGuard },
-    { provide: APP_GUARD, useExisting: RolesGuard },
+    { provide: APP_GUARD, useClass: AccessGuard },
   ],
 })
 export class AuthModule {}

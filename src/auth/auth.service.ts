@@ -67,7 +67,7 @@ export class AuthService {
       );
     }
     const user = await this.users.verifyCredentials(dto.username, dto.password);
-    const started = user ? await this.sessions.start(req, user, dto.deviceId ?? null) : null;
+    const started = user ? await this.sessions.start(req, req.res!, user, dto.deviceId ?? null) : null;
     // One answer for unknown user, wrong password, disabled account and a user changed meanwhile.
     if (!user || !started) {
       this.metrics.logins.inc({ outcome: 'failure' });
@@ -94,13 +94,7 @@ export class AuthService {
   }
 
   async logout(req: Request, res: Response, record: SessionRecord): Promise<LogoutDto> {
-    await this.sessions.end(req);
-    res.clearCookie(this.config.cookieName, {
-      path: '/',
-      httpOnly: true,
-      secure: this.config.cookieSecure,
-      sameSite: this.config.cookieSameSite,
-    });
+    await this.sessions.end(req, res);
     await this.audit.record({ type: 'logout', actor: actorOf(record), subject: record.handle.id, ip: req.ip });
     return { loggedOut: true };
   }
@@ -116,14 +110,14 @@ export class AuthService {
         createdAt: iso(record.createdAt),
         lastActivityAt: iso(record.lastActivityAt),
         expiresAt: iso(this.sessions.expiresAt(record)),
-        // This request is counted when it ends; show it already.
-        requestCount: this.sessions.requestCount(record) + 1,
+        // Already counts this request and those this instance has not written yet.
+        requestCount: record.requestCount,
       },
     };
   }
 
   csrf(req: Request): CsrfDto {
-    return { csrfToken: this.sessions.csrfToken(req.sessionID) };
+    return { csrfToken: this.sessions.csrfToken(req.liveSession!.id) };
   }
 
   async listOwn(current: SessionRecord): Promise<OwnSessionsDto> {

@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { Clock } from '../common/clock';
 import { loadConfig } from '../config/config';
 import { ActivityTracker } from '../session/activity-tracker';
+import { SessionCookie } from '../session/session-cookie';
 import { SessionService } from '../session/session.service';
 import { SessionStore } from '../session/session-store';
 import { Public } from './auth.decorators';
@@ -19,8 +20,7 @@ const SID = 'AAAAAAAAAAAA.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
 
 interface FakeRequest {
   method: string;
-  sessionID: string;
-  session?: { record?: object };
+  liveSession?: { id: string; record: object };
   headers: Record<string, string>;
   get(name: string): string | undefined;
 }
@@ -29,8 +29,7 @@ function requestOf(method: string, options: { session?: boolean; token?: string 
   const headers: Record<string, string> = options.token === undefined ? {} : { 'x-csrf-token': options.token };
   return {
     method,
-    sessionID: SID,
-    session: options.session === false ? {} : { record: { roles: ['user'] } },
+    liveSession: options.session === false ? undefined : { id: SID, record: { roles: ['user'] } },
     headers,
     get: (name) => headers[name.toLowerCase()],
   };
@@ -98,7 +97,13 @@ describe('CsrfGuard', () => {
     function serviceWith(secrets: string[]): SessionService {
       const config = loadConfig({ SESSION_SECRET: secrets.join(',') }).session;
       // Token work touches neither the store nor the tracker.
-      return new SessionService({} as SessionStore, {} as ActivityTracker, config, new Clock());
+      return new SessionService(
+        {} as SessionStore,
+        {} as ActivityTracker,
+        config,
+        new Clock(),
+        new SessionCookie(config),
+      );
     }
 
     it('accepts the token SessionService issued for this session only', () => {

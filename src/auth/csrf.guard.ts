@@ -17,8 +17,9 @@ export class CsrfGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<Request>();
-    if (SAFE_METHODS.has(req.method) || !req.session?.record || isPublic(this.reflector, context)) return true;
-    if (!this.sessions.verifyCsrf(req.sessionID, req.get(CSRF_HEADER))) {
+    const session = req.liveSession;
+    if (SAFE_METHODS.has(req.method) || !session || isPublic(this.reflector, context)) return true;
+    if (!this.sessions.verifyCsrf(session.id, req.get(CSRF_HEADER))) {
       throw new ForbiddenException('Missing or invalid CSRF token');
     }
     return true;

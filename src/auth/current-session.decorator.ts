@@ -4,7 +4,7 @@ import { SessionRecord } from '../session/session-store';
 
 /** The caller's session record (the AuthGuard has already made sure there is one). */
 export const CurrentSession = createParamDecorator((_: unknown, context: ExecutionContext): SessionRecord => {
-  const record = context.switchToHttp().getRequest<Request>().session?.record;
+  const record = context.switchToHttp().getRequest<Request>().liveSession?.record;
   if (!record) throw new UnauthorizedException('Authentication required');
   return record;
 });

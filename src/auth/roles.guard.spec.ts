@@ -25,7 +25,7 @@ class Mixed {
 
 /** The part of an ExecutionContext the guard reads: handler, class and the request's session. */
 function contextFor(cls: new () => object, method: string, roles?: string[]): ExecutionContext {
-  const request = roles === undefined ? {} : { session: { record: { roles } } };
+  const request = roles === undefined ? {} : { liveSession: { record: { roles } } };
   return {
     getHandler: () => (cls.prototype as Record<string, unknown>)[method],
     getClass: () => cls,

@@ -11,7 +11,7 @@ export class RolesGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const required = this.reflector.getAllAndOverride(Roles, [context.getHandler(), context.getClass()]);
     if (!required || required.length === 0) return true;
-    const roles = context.switchToHttp().getRequest<Request>().session?.record?.roles ?? [];
+    const roles = context.switchToHttp().getRequest<Request>().liveSession?.record.roles ?? [];
     return required.some((role) => roles.includes(role));
   }
 }

@@ -26,7 +26,13 @@ function problem(value: unknown): string | null {
  * and class-transformer recurses once per level of nested arrays.
  */
 export function inputGuard(req: Request, res: Response, next: NextFunction): void {
-  const found = problem(req.body) ?? problem(req.query);
+  const body: unknown = req.body;
+  // Most requests have neither a body nor a query string: nothing to look at.
+  if ((body === undefined || body === null) && !req.url.includes('?')) {
+    next();
+    return;
+  }
+  const found = problem(body) ?? problem(req.query);
   if (found) {
     res.status(400).json({ statusCode: 400, message: found, error: 'Bad Request' });
     return;

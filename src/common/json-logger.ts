@@ -71,13 +71,10 @@ export class JsonLogger implements LoggerService {
     this.write('fatal', message, rest);
   }
 
-  /** Structured fields instead of a message, e.g. the access log. */
-  event(level: LogLevel, context: string, fields: Record<string, unknown>): void {
+  /** Structured fields instead of a message, e.g. the access log (which names its request itself). */
+  event(level: LogLevel, context: string, fields: Record<string, unknown>, requestId = currentRequestId()): void {
     if (!this.enabled.has(level)) return;
-    this.sink(
-      JSON.stringify({ time: new Date().toISOString(), level, context, requestId: currentRequestId(), ...fields }) +
-        '\n',
-    );
+    this.sink(JSON.stringify({ time: new Date().toISOString(), level, context, requestId, ...fields }) + '\n');
   }
 
   private write(level: LogLevel, message: unknown, rest: unknown[]): void {

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from './config';
 import { Env } from './env';
 
@@ -185,5 +186,19 @@ describe('loadConfig', () => {
   it('refuses SameSite=None without secure cookies', () => {
     expect(problemsOf({ COOKIE_SAMESITE: 'none' }).join('\n')).toContain('COOKIE_SAMESITE');
     expect(loadConfig({ COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'true' }).session.cookieSameSite).toBe('none');
+  });
+});
+
+describe('PASSWORD_HASH_CONCURRENCY', () => {
+  it('leaves the event loop a core by default, never fewer than one hash', () => {
+    expect(loadConfig({}).auth.passwordHashConcurrency).toBe(Math.max(1, availableParallelism() - 1));
+  });
+
+  it('takes a positive whole number', () => {
+    expect(loadConfig({ PASSWORD_HASH_CONCURRENCY: '3' }).auth.passwordHashConcurrency).toBe(3);
+  });
+
+  it.each(['0', '-1', '1.5', 'two'])('refuses %s, naming the variable', (value) => {
+    expect(problemsOf({ PASSWORD_HASH_CONCURRENCY: value }).join('\n')).toMatch(/^PASSWORD_HASH_CONCURRENCY /m);
   });
 });

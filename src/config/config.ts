@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Transform, Type } from 'class-transformer';
 import {
   ArrayMinSize,
@@ -130,6 +131,13 @@ class EnvVars {
   @IsInt({ message: 'LOGIN_WINDOW must be a whole number of seconds' })
   @Min(1, { message: 'LOGIN_WINDOW must be positive' })
   LOGIN_WINDOW = 900;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'PASSWORD_HASH_CONCURRENCY must be a whole number' })
+  @Min(1, { message: 'PASSWORD_HASH_CONCURRENCY must be at least 1' })
+  @Max(256, { message: 'PASSWORD_HASH_CONCURRENCY must be at most 256' })
+  PASSWORD_HASH_CONCURRENCY?: number;
 }
 
 function parseTrustProxy(value: unknown): unknown {
@@ -197,6 +205,8 @@ export class AuthConfig {
     readonly adminPassword: string | undefined,
     readonly loginMaxFailures: number,
     readonly loginWindowSeconds: number,
+    /** argon2 hashes running at once; by default one core is left to the event loop. */
+    readonly passwordHashConcurrency = Math.max(1, availableParallelism() - 1),
   ) {}
 }
 
@@ -266,7 +276,13 @@ export function loadConfig(env: Env): Config {
       v.SESSION_TOUCH_INTERVAL * 1000,
       v.MAX_SESSIONS_PER_USER,
     ),
-    auth: new AuthConfig(v.ADMIN_USERNAME, v.ADMIN_PASSWORD, v.LOGIN_MAX_FAILURES, v.LOGIN_WINDOW),
+    auth: new AuthConfig(
+      v.ADMIN_USERNAME,
+      v.ADMIN_PASSWORD,
+      v.LOGIN_MAX_FAILURES,
+      v.LOGIN_WINDOW,
+      v.PASSWORD_HASH_CONCURRENCY,
+    ),
     audit: new AuditConfig(v.AUDIT_MAX_ENTRIES),
   };
 }

@@ -1,6 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** What a histogram's labelled child offers. */
+interface Observer {
+  observe(value: number): void;
+}
+
 export type LoginOutcome = 'success' | 'failure' | 'rate_limited';
 
 /** The service's Prometheus metrics, in a registry of its own (two apps in one test process do not clash). */
@@ -38,6 +43,8 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly requestChildren = new Map<string, Observer>();
+  private readonly storeChildren = new Map<string, Observer>();
   private countActiveSessions: () => Promise<number> = () => Promise.resolve(0);
 
   constructor() {
@@ -58,16 +65,36 @@ export class MetricsService {
     this.countActiveSessions = count;
   }
 
-  /** Times a store operation on the request path and counts its failures. */
-  async timeStore<T>(operation: string, work: () => Promise<T>): Promise<T> {
-    const end = this.storeDuration.startTimer({ operation });
-    try {
-      return await work();
-    } catch (error) {
-      this.storeErrors.inc({ operation });
-      throw error;
-    } finally {
-      end();
+  /** One finished HTTP request. Label children are kept per combination: the labels are a small, fixed set. */
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = this.httpDuration.labels(method, route, String(status));
+      this.requestChildren.set(key, child);
     }
+    child.observe(seconds);
+  }
+
+  /** Times a store operation on the request path and counts its failures. */
+  timeStore<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let child = this.storeChildren.get(operation);
+    if (child === undefined) {
+      child = this.storeDuration.labels(operation);
+      this.storeChildren.set(operation, child);
+    }
+    const timer = child;
+    return work().then(
+      (value) => {
+        timer.observe((performance.now() - started) / 1000);
+        return value;
+      },
+      (error: unknown) => {
+        timer.observe((performance.now() - started) / 1000);
+        this.storeErrors.inc({ operation });
+        throw error;
+      },
+    );
   }
 }

@@ -1,13 +1,24 @@
 import { Injectable } from '@nestjs/common';
 import { SessionConfig } from '../config/config';
 import { InjectRedis, RedisClient, runScript } from './redis.provider';
-import { ACTIVITY_SHARDS, familyRoles, handleFromPublicId, KeyLayout, roleFamily, SessionHandle } from './session-keys';
+import { META_FIELD, packMeta, packSession, unpackMeta, unpackSession } from './session-codec';
 import {
+  ACTIVITY_SHARDS,
+  activityShardOf,
+  familyRoles,
+  handleFromPublicId,
+  KeyLayout,
+  roleFamily,
+  SessionHandle,
+} from './session-keys';
+import {
+  COUNT_SHARD,
   CREATE_SESSION,
   DESTROY_FOR_USER,
   DESTROY_SESSION,
-  LIST_FOR_USER,
   MARK_CAPPED,
+  PAGE_SHARD,
+  PRUNE_SESSIONS,
   RECORD_ACTIVITY,
   UNINDEX_EXPIRED,
 } from './session-scripts';
@@ -25,50 +36,13 @@ import {
   SessionStore,
 } from './session-store';
 
-type Fields = Record<string, string>;
-
 const MINUTE = 60_000;
 /** Per shard and sweep, at most this many expired entries of each kind (idle, absolute). */
 const SWEEP_BATCH = 500;
 
-function toFields(r: SessionRecord): string[] {
-  return [
-    'un', r.username,
-    'r', r.roles.join(','),
-    'd', r.deviceId ?? '',
-    'b', r.browser,
-    'o', r.os,
-    'ip', r.ip,
-    'c', String(r.createdAt),
-    'a', String(r.lastActivityAt),
-    'x', String(r.absoluteExpiresAt),
-    'n', String(r.requestCount),
-  ]; // prettier-ignore
-}
+const rolesOf = (meta: string | null): string[] => unpackMeta(meta)?.roles ?? [];
 
-function fromFields(handle: SessionHandle, f: Fields): SessionRecord {
-  return {
-    handle,
-    username: f.un,
-    roles: f.r ? f.r.split(',') : [],
-    deviceId: f.d || null,
-    browser: f.b ?? '',
-    os: f.o ?? '',
-    ip: f.ip ?? '',
-    createdAt: Number(f.c),
-    lastActivityAt: Number(f.a),
-    absoluteExpiresAt: Number(f.x),
-    requestCount: Number(f.n),
-  };
-}
-
-function pairsToFields(pairs: string[]): Fields {
-  const fields: Fields = {};
-  for (let i = 0; i < pairs.length; i += 2) fields[pairs[i]] = pairs[i + 1];
-  return fields;
-}
-
-const rolesOf = (value: string): string[] => (value ? value.split(',') : []);
+const handleOf = (userId: string, hash: string): SessionHandle => ({ userId, hash, id: `${userId}.${hash}` });
 
 interface Entry {
   key: string;
@@ -76,14 +50,24 @@ interface Entry {
   score: number;
 }
 
+/** One activity shard while a page is merged from all of them. */
+interface PageSource {
+  key: string;
+  /** Fetch entries after this one (the cursor, then the last entry fetched). */
+  from: { score: number; id: string } | null;
+  more: boolean;
+}
+
 /**
  * Sessions in Redis. Key families (all under REDIS_KEY_PREFIX; README "Key layout"):
- * - `{u:<userId>}:s:<hash>`  hash of one session, expiring at its idle/absolute deadline;
- * - `{u:<userId>}:sessions`  sorted set of that user's session hashes by deadline;
+ * - `{u:<userId>}:s` hash of all that user's sessions (field = session hash, value = the packed
+ *   session, session-codec.ts) plus `~u` (name and roles), expiring with its longest-lived session;
  * - `{activity:<roles>:<0-7>}` sorted sets of `<userId>.<hash>` by last activity, per role family
  *   and shard, for stats and admin pages; `{activity}:families` lists the role families;
  * - `{activity:<roles>:<0-7>}:capped` the sessions of that shard whose absolute deadline comes
  *   before their idle deadline, by absolute deadline.
+ * A session that has expired may stay in its user's hash until something walks past it (a login
+ * of that user, a listing, the sweeper): every read checks the deadlines itself.
  */
 @Injectable()
 export class RedisSessionStore extends SessionStore {
@@ -108,45 +92,46 @@ export class RedisSessionStore extends SessionStore {
       this.redis.zAdd(activityKey, { score: record.lastActivityAt, value: id }),
     ]);
     await this.markCapped(activityKey, id, record.lastActivityAt, record.absoluteExpiresAt);
-    const reply = await runScript<[number, ...string[]]>(
+    const reply = await runScript<[number, string, ...string[]]>(
       this.redis,
       CREATE_SESSION,
-      [this.keys.session(userId, hash), this.keys.userSessions(userId), this.keys.user(userId)],
+      [this.keys.userSessions(userId), this.keys.user(userId)],
       [
         hash,
         options.now,
         this.idleMs,
         options.maxPerUser,
         record.deviceId ?? '',
-        this.keys.sessionBase(userId),
         expiresAt(record, this.idleMs),
         options.userVersion,
-        ...toFields(record),
+        packSession(record),
+        packMeta(record.username, record.roles),
       ],
     );
     if (reply[0] !== 1) {
-      await this.unindex(record.roles, record.handle);
+      await this.unindex(record.roles, [record.handle]);
       return { created: false, ended: [] };
     }
-    // A login is refused when the user's roles changed, so the ended sessions share these roles.
-    const ended = (reply.slice(1) as string[]).map((h) => ({ userId, hash: h, id: `${userId}.${h}` }));
-    await Promise.all(ended.map((h) => this.unindex(record.roles, h)));
+    // The ended sessions' roles: this login's, or those before a role change (the script ends those).
+    const ended = (reply.slice(2) as string[]).map((h) => handleOf(userId, h));
+    await this.unindex(rolesOf(reply[1]), ended);
     return { created: true, ended };
   }
 
+  /** One HMGET: the session's field and the user's name and roles. */
   async get(handle: SessionHandle, now: number): Promise<SessionRecord | null> {
-    const fields = await this.redis.hGetAll(this.keys.session(handle.userId, handle.hash));
-    if (fields.a === undefined) return null;
-    const record = fromFields(handle, fields);
-    return expiresAt(record, this.idleMs) > now ? record : null;
+    const [value, meta] = await this.redis.hmGet(this.keys.userSessions(handle.userId), [handle.hash, META_FIELD]);
+    const user = unpackMeta(meta);
+    const record = value && user ? unpackSession(handle, value, user) : null;
+    return record && expiresAt(record, this.idleMs) > now ? record : null;
   }
 
   async recordActivity(handle: SessionHandle, at: number, count: number): Promise<boolean> {
     const alive = await runScript<[string, string] | null>(
       this.redis,
       RECORD_ACTIVITY,
-      [this.keys.session(handle.userId, handle.hash), this.keys.userSessions(handle.userId)],
-      [handle.hash, at, count, this.idleMs],
+      [this.keys.userSessions(handle.userId)],
+      [handle.hash, Math.trunc(at), Math.trunc(count), this.idleMs],
     );
     if (alive === null) return false;
     const activityKey = this.keys.activity(rolesOf(alive[0]), handle.hash);
@@ -157,108 +142,98 @@ export class RedisSessionStore extends SessionStore {
   }
 
   async destroy(handle: SessionHandle): Promise<boolean> {
-    const roles = await runScript<string | null>(
+    const meta = await runScript<string | null>(
       this.redis,
       DESTROY_SESSION,
-      [this.keys.session(handle.userId, handle.hash), this.keys.userSessions(handle.userId)],
+      [this.keys.userSessions(handle.userId)],
       [handle.hash],
     );
-    if (roles === null) return false;
-    await this.unindex(rolesOf(roles), handle);
+    if (meta === null) return false;
+    await this.unindex(rolesOf(meta), [handle]);
     return true;
   }
 
+  /** One HGETALL, decoded here: no script walks the user's sessions inside Redis. */
   async listForUser(userId: string, now: number): Promise<SessionRecord[]> {
-    const flat = await runScript<(string | string[])[]>(
-      this.redis,
-      LIST_FOR_USER,
-      [this.keys.userSessions(userId)],
-      [this.keys.sessionBase(userId), now, this.idleMs],
-    );
+    const key = this.keys.userSessions(userId);
+    const fields = await this.redis.hGetAll(key);
+    const user = unpackMeta(fields[META_FIELD]);
+    if (!user) return [];
     const records: SessionRecord[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      const handle = handleFromPublicId(`${userId}.${flat[i] as string}`);
-      if (handle) records.push(fromFields(handle, pairsToFields(flat[i + 1] as string[])));
+    const ended: string[] = [];
+    for (const hash of Object.keys(fields)) {
+      if (hash === META_FIELD) continue;
+      const record = unpackSession(handleOf(userId, hash), fields[hash], user);
+      if (record && expiresAt(record, this.idleMs) > now) records.push(record);
+      else ended.push(hash);
     }
+    // Rare (the sweeper usually comes first): drop what has expired; its expiry is still reported
+    // by the sweeper, from the activity index.
+    if (ended.length > 0) await runScript(this.redis, PRUNE_SESSIONS, [key], [now, this.idleMs, ...ended]);
     return records;
   }
 
   async destroyForUser(userId: string, filter: EndFilter): Promise<SessionHandle[]> {
-    const flat = await runScript<string[]>(
+    const [meta, ...hashes] = await runScript<string[]>(
       this.redis,
       DESTROY_FOR_USER,
       [this.keys.userSessions(userId)],
-      [this.keys.sessionBase(userId), filter.exceptHash ?? '', filter.deviceId ?? ''],
+      [filter.exceptHash ?? '', filter.deviceId ?? ''],
     );
-    const ended: SessionHandle[] = [];
-    const unindexed: Promise<void>[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      const handle = { userId, hash: flat[i], id: `${userId}.${flat[i]}` };
-      ended.push(handle);
-      unindexed.push(this.unindex(rolesOf(flat[i + 1]), handle));
-    }
-    await Promise.all(unindexed);
+    const ended = hashes.map((h) => handleOf(userId, h));
+    await this.unindex(rolesOf(meta), ended);
     return ended;
   }
 
   async stats(now: number): Promise<SessionStats> {
     const idleFrom = now - this.idleMs;
-    const windows = [idleFrom, Math.max(now - 5 * MINUTE, idleFrom), Math.max(now - 15 * MINUTE, idleFrom)];
+    const floors = [idleFrom, Math.max(now - 5 * MINUTE, idleFrom), Math.max(now - 15 * MINUTE, idleFrom)];
     const families = await this.redis.sMembers(this.keys.activityFamilies());
+    // One script per shard (three ZCOUNTs and the capped check), not five commands: fewer round
+    // trips, and far less for Node to allocate and collect.
     const counts = await Promise.all(
-      families.flatMap((family) =>
-        this.shardKeys(family).map(async (key) => {
-          const [counted, ended] = await Promise.all([
-            Promise.all(windows.map((from) => this.redis.zCount(key, `(${from}`, '+inf'))),
-            this.cappedEnded(key, now),
-          ]);
-          // Sessions past their absolute deadline that no sweep has removed yet are not live.
-          const endedScores = await Promise.all(ended.map((id) => this.redis.zScore(key, id)));
-          for (const score of endedScores) {
-            windows.forEach((from, i) => {
-              if (score !== null && score > from) counted[i] -= 1;
-            });
-          }
-          return { family, total: counted[0], m5: counted[1], m15: counted[2] };
-        }),
+      families.map((family) =>
+        Promise.all(
+          this.shardKeys(family).map((key) =>
+            runScript<number[]>(this.redis, COUNT_SHARD, [key, this.keys.capped(key)], [now, SWEEP_BATCH, ...floors]),
+          ),
+        ),
       ),
     );
     const stats: SessionStats = { total: 0, activeLast5m: 0, activeLast15m: 0, byRole: {} };
-    for (const { family, total, m5, m15 } of counts) {
+    families.forEach((family, i) => {
+      let total = 0;
+      for (const [all, m5, m15] of counts[i]) {
+        total += all;
+        stats.activeLast5m += m5;
+        stats.activeLast15m += m15;
+      }
       stats.total += total;
-      stats.activeLast5m += m5;
-      stats.activeLast15m += m15;
-      if (total === 0) continue;
+      if (total === 0) return;
       for (const role of familyRoles(family)) stats.byRole[role] = (stats.byRole[role] ?? 0) + total;
-    }
+    });
     return stats;
   }
 
+  /**
+   * Merges the shards: first a few entries from each (about twice a fair share of the page), then
+   * more only from shards whose last entry could still be on the page.
+   */
   async page(limit: number, cursor: string | undefined, now: number): Promise<SessionPage> {
     const after = cursor === undefined ? null : decodeCursor(cursor);
-    const floor = `(${now - this.idleMs}`;
     const families = await this.redis.sMembers(this.keys.activityFamilies());
-    const perKey = await Promise.all(
-      families.flatMap((family) =>
-        this.shardKeys(family).map(async (key): Promise<Entry[]> => {
-          const top = after === null ? '+inf' : `(${after.score}`;
-          const [older, ties] = await Promise.all([
-            this.redis.zRangeWithScores(key, top, floor, {
-              BY: 'SCORE',
-              REV: true,
-              LIMIT: { offset: 0, count: limit + 1 },
-            }),
-            after === null ? [] : this.redis.zRangeWithScores(key, after.score, after.score, { BY: 'SCORE' }),
-          ]);
-          return [...ties.filter((t) => after !== null && t.value < after.id), ...older].map((e) => ({
-            key,
-            id: e.value,
-            score: e.score,
-          }));
-        }),
-      ),
+    const sources: PageSource[] = families.flatMap((f) =>
+      this.shardKeys(f).map((key) => ({ key, from: after, more: true })),
     );
-    const candidates = perKey.flat().sort(byActivityDesc);
+    const want = limit + 1;
+    const candidates: Entry[] = [];
+    let count = Math.min(want, Math.ceil((2 * want) / Math.max(1, sources.length)) + 4);
+    for (let pending = sources; pending.length > 0; count = want) {
+      await Promise.all(pending.map((source) => this.fetchPage(source, count, now, candidates)));
+      candidates.sort(byActivityDesc);
+      const edge = candidates.length >= want ? candidates[want - 1] : null;
+      pending = sources.filter((s) => s.more && (edge === null || s.from === null || byActivityDesc(s.from, edge) < 0));
+    }
     const taken = candidates.slice(0, limit);
     const records = await Promise.all(taken.map((entry) => this.readEntry(entry, now)));
     const last = taken[taken.length - 1];
@@ -280,6 +255,24 @@ export class RedisSessionStore extends SessionStore {
 
   private shardKeys(family: string): string[] {
     return Array.from({ length: ACTIVITY_SHARDS }, (_, shard) => this.keys.activityShard(family, shard));
+  }
+
+  /** Adds to `into` the shard's next entries after `source.from`, and moves `from` past them. */
+  private async fetchPage(source: PageSource, count: number, now: number, into: Entry[]): Promise<void> {
+    const from = source.from;
+    const [ties, rest] = await runScript<[string[], string[]]>(
+      this.redis,
+      PAGE_SHARD,
+      [source.key],
+      [now - this.idleMs, count, ...(from ? [from.score, from.id] : [])],
+    );
+    for (let i = 0; i < ties.length; i += 2) {
+      // Same score as `from`: only those with a smaller id come after it.
+      if (from !== null && ties[i] < from.id) into.push({ key: source.key, id: ties[i], score: from.score });
+    }
+    for (let i = 0; i < rest.length; i += 2) into.push({ key: source.key, id: rest[i], score: Number(rest[i + 1]) });
+    source.more = rest.length === 2 * count;
+    if (rest.length > 0) source.from = { id: rest[rest.length - 2], score: Number(rest[rest.length - 1]) };
   }
 
   /** The session behind an activity entry; a dead entry leaves the activity index on the way. */
@@ -305,17 +298,66 @@ export class RedisSessionStore extends SessionStore {
     }
   }
 
-  private async unindex(roles: string[], handle: SessionHandle): Promise<void> {
-    const key = this.keys.activity(roles, handle.hash);
-    await Promise.all([this.redis.zRem(key, handle.id), this.redis.zRem(this.keys.capped(key), handle.id)]);
+  /** Removes sessions of one role family from the activity indexes: two variadic ZREMs per shard. */
+  private async unindex(roles: string[], handles: SessionHandle[]): Promise<void> {
+    if (handles.length === 0) return;
+    const family = roleFamily(roles);
+    const byShard = new Map<number, string[]>();
+    for (const h of handles) {
+      const shard = activityShardOf(h.hash);
+      const ids = byShard.get(shard);
+      if (ids) ids.push(h.id);
+      else byShard.set(shard, [h.id]);
+    }
+    await Promise.all(
+      [...byShard].flatMap(([shard, ids]) => {
+        const key = this.keys.activityShard(family, shard);
+        return [this.redis.zRem(key, ids), this.redis.zRem(this.keys.capped(key), ids)];
+      }),
+    );
   }
 
+  /**
+   * Expired entries of one shard: each candidate is checked against its user's hash first (the
+   * index can trail an activity write), which also drops the expired session there; then the dead
+   * ones leave the index, and whoever removed an entry reports it.
+   */
   private async sweepKey(key: string, now: number): Promise<SessionHandle[]> {
     const [idle, capped] = await Promise.all([
       this.redis.zRangeByScore(key, '-inf', now - this.idleMs, { LIMIT: { offset: 0, count: SWEEP_BATCH } }),
       this.cappedEnded(key, now),
     ]);
-    const dead = [...new Set([...idle, ...capped])];
+    if (idle.length === 0 && capped.length === 0) return [];
+    const byUser = new Map<string, string[]>();
+    const dead: string[] = [];
+    for (const id of new Set([...idle, ...capped])) {
+      const handle = handleFromPublicId(id);
+      if (!handle) {
+        dead.push(id);
+        continue;
+      }
+      const hashes = byUser.get(handle.userId);
+      if (hashes) hashes.push(handle.hash);
+      else byUser.set(handle.userId, [handle.hash]);
+    }
+    const alive: { score: number; value: string }[] = [];
+    await Promise.all(
+      [...byUser].map(async ([userId, hashes]) => {
+        const states = await runScript<string[]>(
+          this.redis,
+          PRUNE_SESSIONS,
+          [this.keys.userSessions(userId)],
+          [now, this.idleMs, ...hashes],
+        );
+        states.forEach((lastActivityAt, i) => {
+          const id = `${userId}.${hashes[i]}`;
+          if (lastActivityAt === '') dead.push(id);
+          else alive.push({ score: Number(lastActivityAt), value: id });
+        });
+      }),
+    );
+    // Alive after all: its activity was written but the index update had not landed yet.
+    if (alive.length > 0) await this.redis.zAdd(key, alive, { condition: 'XX', comparison: 'GT' });
     if (dead.length === 0) return [];
     const removed = await runScript<string[]>(this.redis, UNINDEX_EXPIRED, [key, this.keys.capped(key)], dead);
     return removed.flatMap((id) => {

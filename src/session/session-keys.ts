@@ -48,16 +48,13 @@ export function handleFromPublicId(id: string): SessionHandle | null {
 export class KeyLayout {
   constructor(readonly prefix: string) {}
 
-  session(userId: string, hash: string): string {
-    return `${this.sessionBase(userId)}${hash}`;
-  }
-
-  sessionBase(userId: string): string {
-    return `${this.prefix}{u:${userId}}:s:`;
-  }
-
+  /**
+   * One hash per user holding all of that user's sessions: field = session hash, value = the packed
+   * session (session-codec.ts), plus the field `~u` with the user's name and roles. One key per user
+   * instead of one per session saves the per-key overhead, and a steady request reads it with one HMGET.
+   */
   userSessions(userId: string): string {
-    return `${this.prefix}{u:${userId}}:sessions`;
+    return `${this.prefix}{u:${userId}}:s`;
   }
 
   user(userId: string): string {

@@ -1,68 +1,81 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import session from 'express-session';
 import { Clock } from '../common/clock';
 import { isStoreUnavailable, STORE_UNAVAILABLE_BODY } from '../common/store-errors';
-import { SessionConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
 import { ActivityTracker } from './activity-tracker';
-import { ExpressSessionStore } from './express-session-store';
-import { newSessionId } from './session-keys';
-import { SessionService } from './session.service';
-import { SessionStore } from './session-store';
+import { SessionCookie } from './session-cookie';
+import { SessionRecord, SessionStore } from './session-store';
 
-/** express-session wired to our store, for configureApp to mount on the express app. */
+/** The live session a request was made with (see SessionMiddleware). */
+export interface RequestSession {
+  /** The id inside the cookie: secret, never stored, never logged. */
+  id: string;
+  /** As read from the store, with `requestCount` raised by the requests this instance has counted and not yet written, and this one. */
+  record: SessionRecord;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    liveSession?: RequestSession;
+  }
+}
+
+/**
+ * Loads the request's session before any route runs: the cookie's signature is checked against
+ * every secret, then one store read. A request without a live session goes on with no
+ * `liveSession` (the guards answer 401 where one is needed); nothing is written for it, no cookie
+ * is set. The request is counted by the activity tracker when it ends; the tracker writes at
+ * most once per interval.
+ */
 @Injectable()
 export class SessionMiddleware {
   readonly handler: RequestHandler;
 
   constructor(
-    config: SessionConfig,
+    cookie: SessionCookie,
     store: SessionStore,
     activity: ActivityTracker,
     clock: Clock,
     metrics: MetricsService,
   ) {
-    const expressStore = new ExpressSessionStore(store, activity, clock, metrics, {
-      secure: config.cookieSecure,
-      sameSite: config.cookieSameSite,
-      absoluteTimeoutMs: config.absoluteTimeoutMs,
-    });
-    const middleware = session({
-      name: config.cookieName,
-      secret: config.secrets,
-      store: expressStore,
-      resave: false,
-      saveUninitialized: false,
-      rolling: false,
-      unset: 'keep',
-      // Anonymous requests get a throwaway id that is never stored (saveUninitialized: false).
-      genid: (req) => {
-        const userId = SessionService.pendingUser(req);
-        return userId ? newSessionId(userId) : randomUUID();
-      },
-      cookie: {
-        httpOnly: true,
-        secure: config.cookieSecure,
-        sameSite: config.cookieSameSite,
-        path: '/',
-        maxAge: config.absoluteTimeoutMs,
-      },
-    });
     const logger = new Logger('Session');
-    // express-session hands store errors to next(err); answer them here as JSON, never as a page.
-    this.handler = (req: Request, res: Response, next: NextFunction) =>
-      middleware(req, res, (error?: unknown) => {
-        if (error === undefined) return next();
-        if (res.headersSent) return;
-        if (isStoreUnavailable(error)) {
-          res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
-          return;
-        }
-        // Anything else is a bug: log it here, answer as the exception filter would, never with express's page.
-        logger.error(error instanceof Error ? (error.stack ?? error.message) : JSON.stringify(error));
-        res.status(500).json({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
-      });
+    const failed = (res: Response, error: unknown): void => {
+      if (res.headersSent) return;
+      if (isStoreUnavailable(error)) {
+        res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
+        return;
+      }
+      // Anything else is a bug: log it here, answer as the exception filter would, never with express's page.
+      logger.error(error instanceof Error ? (error.stack ?? error.message) : JSON.stringify(error));
+      res.status(500).json({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
+    };
+
+    this.handler = (req: Request, res: Response, next: NextFunction): void => {
+      const named = cookie.read(req);
+      if (named === null) {
+        next();
+        return;
+      }
+      const { id, handle } = named;
+      metrics
+        .timeStore('get', () => store.get(handle, clock.now()))
+        .then(
+          (record) => {
+            if (record !== null) {
+              const stored = record.lastActivityAt;
+              // Shown to the route as it will be once written: this request and the unwritten ones count.
+              record.requestCount += activity.unwritten(handle) + 1;
+              req.liveSession = { id, record };
+              // Counted when the answer is out, unless the request ended its own session (logout).
+              res.once('finish', () => {
+                if (req.liveSession?.record === record) activity.seen(handle, stored);
+              });
+            }
+            next();
+          },
+          (error: unknown) => failed(res, error),
+        );
+    };
   }
 }

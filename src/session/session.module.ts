@@ -10,6 +10,7 @@ import { MemorySessionStore } from './memory-session-store';
 import { REDIS_CLIENT, RedisClient, redisClientProvider } from './redis.provider';
 import { RedisSessionStore } from './redis-session-store';
 import { KeyLayout } from './session-keys';
+import { SessionCookie } from './session-cookie';
 import { SessionMiddleware } from './session.middleware';
 import { SessionService } from './session.service';
 import { SessionStore } from './session-store';
@@ -29,6 +30,7 @@ import { SessionStore } from './session-store';
         redis ? new RedisSessionStore(redis, keys, config) : new MemorySessionStore(db, config),
     },
     ActivityTracker,
+    SessionCookie,
     SessionService,
     SessionSweeper,
     SessionMiddleware,

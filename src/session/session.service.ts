@@ -1,15 +1,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { promisify } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import Bowser from 'bowser';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { Clock } from '../common/clock';
 import { SessionConfig } from '../config/config';
 import { ActivityTracker } from './activity-tracker';
-import { handleFromSessionId, SessionHandle } from './session-keys';
+import { SessionCookie } from './session-cookie';
+import { handleFromSessionId, newSessionId, SessionHandle } from './session-keys';
 import { EndFilter, expiresAt, SessionPage, SessionRecord, SessionStats, SessionStore } from './session-store';
-
-export const PENDING_USER = Symbol('pendingUser');
 
 export interface SessionUser {
   id: string;
@@ -24,8 +22,6 @@ export interface StartedSession {
   ended: SessionHandle[];
   csrfToken: string;
 }
-
-type PendingRequest = Request & { [PENDING_USER]?: string };
 
 function describeAgent(userAgent: string | undefined): { browser: string; os: string } {
   if (!userAgent) return { browser: '', os: '' };
@@ -42,27 +38,22 @@ export class SessionService {
     private readonly activity: ActivityTracker,
     private readonly config: SessionConfig,
     private readonly clock: Clock,
+    private readonly cookie: SessionCookie,
   ) {}
 
-  /** The user id a session id minted now should carry (read by express-session's genid). */
-  static pendingUser(req: Request): string | undefined {
-    return (req as PendingRequest)[PENDING_USER];
-  }
-
   /**
-   * Starts a session for a user who just proved who they are. The request's previous session, if
-   * any, is destroyed and a new id minted, so a cookie planted before login is never adopted.
-   * Null when the user was changed, disabled or deleted after their credentials were read.
+   * Starts a session for a user who just proved who they are: a new id every time, so a cookie
+   * planted before login is never adopted, and the request's previous session, if any, ends.
+   * Null when the user was changed, disabled or deleted after their credentials were read; then
+   * no cookie is set, so the refusal looks like a wrong password.
    */
-  async start(req: Request, user: SessionUser, deviceId: string | null): Promise<StartedSession | null> {
-    const pending = req as PendingRequest;
-    pending[PENDING_USER] = user.id;
-    try {
-      await promisify(req.session.regenerate.bind(req.session))();
-    } finally {
-      delete pending[PENDING_USER];
+  async start(req: Request, res: Response, user: SessionUser, deviceId: string | null): Promise<StartedSession | null> {
+    if (req.liveSession) {
+      await this.revoke(req.liveSession.record.handle);
+      req.liveSession = undefined;
     }
-    const handle = handleFromSessionId(req.sessionID);
+    const id = newSessionId(user.id);
+    const handle = handleFromSessionId(id);
     if (!handle) throw new Error('Session id was not minted for the user');
     const now = this.clock.now();
     const record: SessionRecord = {
@@ -82,24 +73,24 @@ export class SessionService {
       maxPerUser: this.config.maxSessionsPerUser,
       userVersion: user.version,
     });
-    if (!created) {
-      // Drop the id minted above so the refusal sends no cookie: it must look like a wrong password.
-      await promisify(req.session.destroy.bind(req.session))();
-      return null;
-    }
-    req.session.record = record;
-    return { record, ended, csrfToken: this.csrfToken(req.sessionID) };
+    if (!created) return null;
+    this.cookie.write(res, id, record.absoluteExpiresAt);
+    req.liveSession = { id, record };
+    return { record, ended, csrfToken: this.csrfToken(id) };
   }
 
-  /** Ends the request's own session (logout). */
-  async end(req: Request): Promise<SessionHandle | null> {
-    const handle = handleFromSessionId(req.sessionID);
-    await promisify(req.session.destroy.bind(req.session))();
-    return handle;
+  /** Ends the request's own session (logout) and clears its cookie. */
+  async end(req: Request, res: Response): Promise<SessionHandle | null> {
+    const current = req.liveSession;
+    this.cookie.clear(res);
+    if (!current) return null;
+    req.liveSession = undefined;
+    await this.revoke(current.record.handle);
+    return current.record.handle;
   }
 
   current(req: Request): SessionRecord | null {
-    return req.session?.record ?? null;
+    return req.liveSession?.record ?? null;
   }
 
   /** When the session ends unless it is used again. */

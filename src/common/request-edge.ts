@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { MetricsService } from '../metrics/metrics.service';
+import { JsonLogger } from './json-logger';
+import { withRequestId } from './request-context';
+
+const INCOMING_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * The headers a middleware such as helmet sets, read once: they do not depend on the request, so
+ * each response gets them from a list instead of running the middleware again.
+ */
+export function staticHeaders(middleware: RequestHandler): [string, string][] {
+  const headers: [string, string][] = [];
+  const res = {
+    setHeader: (name: string, value: string | number | readonly string[]) => headers.push([name, String(value)]),
+    removeHeader: () => undefined,
+  };
+  let called = false;
+  middleware({ headers: {} } as Request, res as unknown as Response, () => (called = true));
+  if (!called) throw new Error('Header middleware did not run synchronously');
+  return headers;
+}
+
+export interface EdgeOptions {
+  logger: JsonLogger;
+  metrics: MetricsService;
+  /** Set on every response (security headers). */
+  headers: [string, string][];
+}
+
+/**
+ * The first middleware of every request, in one step:
+ * - a request id (the caller's X-Request-Id when it is sane, else a new one), echoed in the
+ *   response and visible to every log line written while serving the request;
+ * - the security headers, and Cache-Control: no-store on everything but Swagger UI's assets
+ *   (answers carry sessions, tokens and user data);
+ * - when the response is finished: one access-log line (no headers, no query, no body) and the
+ *   duration metric, labelled by the matched route pattern (never the raw path: ids would explode the label set).
+ */
+export function requestEdge({ logger, metrics, headers }: EdgeOptions): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const started = performance.now();
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    for (let i = 0; i < headers.length; i++) res.setHeader(headers[i][0], headers[i][1]);
+    if (!req.url.startsWith('/docs')) res.setHeader('Cache-Control', 'no-store');
+    res.once('finish', () => {
+      const ms = performance.now() - started;
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      metrics.observeRequest(req.method, route, res.statusCode, ms / 1000);
+      logger.event(
+        'log',
+        'HTTP',
+        { method: req.method, path: req.path, status: res.statusCode, ms, ip: req.ip },
+        requestId,
+      );
+    });
+    withRequestId(requestId, next);
+  };
+}
