@@ -49,7 +49,15 @@ export interface Check {
 export interface StormRound {
   quiet: Measured;
   storm: Measured;
-  logins: { ok: number; failed: number; perSecond: number; p50Ms: number; p99Ms: number };
+  logins: {
+    ok: number;
+    failed: number;
+    /** Failed logins by HTTP status, or `error` when no answer came. */
+    failures: Record<string, number>;
+    perSecond: number;
+    p50Ms: number;
+    p99Ms: number;
+  };
 }
 
 export interface StormSummary {

@@ -220,20 +220,28 @@ function describe(m: Measured): string {
   return parts.join(', ');
 }
 
-/** Logins of one user in `concurrency` back-to-back loops for as long as `during` runs. */
+/**
+ * Logins in back-to-back loops, one loop per user, for as long as `during` runs. One user per loop:
+ * the login limiter counts a username's attempts in flight before their passwords are checked, so
+ * more concurrent logins of one username than LOGIN_MAX_FAILURES would get 429 by design.
+ */
 async function loginStorm<T>(
   service: ServiceTarget,
-  user: Credentials,
-  concurrency: number,
+  users: Credentials[],
   during: () => Promise<T>,
 ): Promise<{ result: T; logins: StormRound['logins'] }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const agent = new Agent({ keepAlive: true, maxSockets: users.length });
   const latencies: number[] = [];
   let ok = 0;
   let failed = 0;
+  const failures: Record<string, number> = {};
+  const fail = (why: string): void => {
+    failed += 1;
+    failures[why] = (failures[why] ?? 0) + 1;
+  };
   let stopped = false;
   const started = performance.now();
-  const loops = Array.from({ length: concurrency }, async () => {
+  const loops = users.map(async (user) => {
     while (!stopped) {
       const t0 = performance.now();
       try {
@@ -246,9 +254,9 @@ async function loginStorm<T>(
         });
         latencies.push(performance.now() - t0);
         if (res.status === 200) ok += 1;
-        else failed += 1;
+        else fail(String(res.status));
       } catch {
-        failed += 1;
+        fail('error');
       }
     }
   });
@@ -259,6 +267,7 @@ async function loginStorm<T>(
       logins: {
         ok,
         failed,
+        failures,
         perSecond: ok / ((performance.now() - started) / 1000),
         p50Ms: percentile(latencies, 50),
         p99Ms: percentile(latencies, 99),
@@ -271,8 +280,8 @@ async function loginStorm<T>(
   }
 }
 
-async function createStormUser(service: ServiceTarget): Promise<Credentials> {
-  const user = { username: 'bench-storm', password: randomBytes(16).toString('hex') };
+async function createStormUser(service: ServiceTarget, index: number): Promise<Credentials> {
+  const user = { username: `bench-storm-${index}`, password: randomBytes(16).toString('hex') };
   const res = await request(`${service.baseUrl}/admin/users`, {
     method: 'POST',
     json: { ...user, roles: ['user'] },
@@ -410,7 +419,10 @@ async function main(): Promise<void> {
     const targets: Target[] = [service, bareNest, expressSession];
 
     const checks: Check[] = [await checkAnonymous(service)];
-    const stormUser = config.stormRounds > 0 ? await createStormUser(service) : null;
+    const stormUsers: Credentials[] = [];
+    if (config.stormRounds > 0) {
+      for (let i = 0; i < config.stormConcurrency; i++) stormUsers.push(await createStormUser(service, i));
+    }
 
     if (warmupS > 0) {
       for (const target of targets) {
@@ -438,17 +450,12 @@ async function main(): Promise<void> {
     for (let r = 1; r <= config.stormRounds; r++) {
       const quiet = await measure(service, durationS);
       log(`storm ${r}/${config.stormRounds} quiet: ${describe(quiet)}`);
-      const { result: storm, logins } = await loginStorm(
-        service,
-        stormUser as Credentials,
-        config.stormConcurrency,
-        () => measure(service, durationS),
-      );
+      const { result: storm, logins } = await loginStorm(service, stormUsers, () => measure(service, durationS));
       stormRounds.push({ quiet, storm, logins });
       log(
         `storm ${r}/${config.stormRounds} storm: ${describe(storm)}; logins ${logins.ok} ok ` +
           `(${logins.perSecond.toFixed(1)}/s, p50 ${logins.p50Ms.toFixed(0)} ms, p99 ${logins.p99Ms.toFixed(0)} ms), ` +
-          `${logins.failed} failed`,
+          `${logins.failed} failed${logins.failed ? ` ${JSON.stringify(logins.failures)}` : ''}`,
       );
     }
 
