@@ -4,7 +4,14 @@ import { startRedisServer, RedisServer } from './support/redis-server';
 import { redisEnv, uniquePrefix } from './support/test-app';
 import { isStoreUnavailable } from '../src/common/store-errors';
 import { loadConfig, RedisConfig } from '../src/config/config';
-import { COMMAND_TIMEOUT_MS, RedisClient, redisClientProvider, runScript, script } from '../src/session/redis.provider';
+import {
+  COMMAND_QUEUE_MAX,
+  COMMAND_TIMEOUT_MS,
+  RedisClient,
+  redisClientProvider,
+  runScript,
+  script,
+} from '../src/session/redis.provider';
 
 /**
  * The service's Redis client against a Redis that accepts the command and never answers: every
@@ -103,6 +110,20 @@ describe('redis client: a Redis that stops answering (SIGSTOP)', () => {
     expectTimedOut(await first);
     expectTimedOut(await second);
     resume();
+    await expect(client.ping()).resolves.toBe('PONG');
+  });
+
+  it('holds at most COMMAND_QUEUE_MAX unanswered commands, then refuses more at once with a 503 error', async () => {
+    pause();
+    const held = Array.from({ length: COMMAND_QUEUE_MAX }, (_, i) => timed(() => client.get(`k${i}`)));
+    const refused = await timed(() => client.get('one-more'));
+    expect(isStoreUnavailable(refused.error)).toBe(true);
+    expect(refused.ms).toBeLessThan(COMMAND_TIMEOUT_MS / 2);
+    const outcomes = await Promise.all(held);
+    expect(outcomes.every((o) => o.error instanceof TimeoutError)).toBe(true);
+    resume();
+    // Redis answers the held commands (dropped, their callers are gone), then serves again.
+    await sleep(500);
     await expect(client.ping()).resolves.toBe('PONG');
   });
 

@@ -50,6 +50,8 @@ export function isStoreUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
   // The sentinel client's plain Error when no master is known (yet) during a failover.
   if (message === 'no valid master node') return true;
+  // node-redis's own refusal once a connection holds commandsQueueMaxLength commands (Redis not answering).
+  if (message === 'The queue is full') return true;
   return error instanceof ErrorReply && TRANSIENT_REPLY.test(String(message));
 }
 

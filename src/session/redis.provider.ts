@@ -47,6 +47,14 @@ export const InjectRedis = (): ParameterDecorator => Inject(REDIS_CLIENT);
  * for every reply (see `withDeadlines`), and reconnection in the background with a capped backoff.
  */
 export const COMMAND_TIMEOUT_MS = 1000;
+/**
+ * Commands a connection holds at most (sent and unanswered, or waiting to be sent). A Redis that
+ * keeps the connection open but stops answering would otherwise let the queue grow with every
+ * request for as long as it hangs, although each caller gave up after COMMAND_TIMEOUT_MS; past
+ * this, commands fail at once (503). Far above what traffic needs: replies normally take well
+ * under a millisecond.
+ */
+export const COMMAND_QUEUE_MAX = 50_000;
 const socket = {
   connectTimeout: 2000,
   reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), 2000),
@@ -68,12 +76,18 @@ function createForTopology(config: RedisConfig): (Connectable & RedisClient) | n
     case 'embedded':
       return null;
     case 'standalone':
-      return createClient({ url: topology.url, disableOfflineQueue: true, commandOptions, socket });
+      return createClient({
+        url: topology.url,
+        disableOfflineQueue: true,
+        commandsQueueMaxLength: COMMAND_QUEUE_MAX,
+        commandOptions,
+        socket,
+      });
     case 'cluster':
       return createCluster({
         rootNodes: topology.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
         // Connection options of the discovered nodes come from `defaults`, not from the root nodes.
-        defaults: { disableOfflineQueue: true, password, socket },
+        defaults: { disableOfflineQueue: true, commandsQueueMaxLength: COMMAND_QUEUE_MAX, password, socket },
         commandOptions,
         // Re-read the slot map soon after a node drops (node-redis waits 5 s by default).
         topologyRefreshOnReconnectionAttemptStrategy: 500,
@@ -82,7 +96,7 @@ function createForTopology(config: RedisConfig): (Connectable & RedisClient) | n
       return createSentinel({
         name: topology.name,
         sentinelRootNodes: topology.sentinels,
-        nodeClientOptions: { disableOfflineQueue: true, password, socket },
+        nodeClientOptions: { disableOfflineQueue: true, commandsQueueMaxLength: COMMAND_QUEUE_MAX, password, socket },
         commandOptions,
         // A command waits for a new master at most ~2 s (default: 16 tries, 1 s apart); the
         // deadline below answers 503 after 1 s already, and this stops the retries soon after.
