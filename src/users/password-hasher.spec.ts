@@ -1,5 +1,6 @@
 import { Logger, ServiceUnavailableException } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import argon2 from 'argon2';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { AuthConfig } from '../config/config';
 import { HASHER_BUSY_MESSAGE, HASHER_INTERRUPTED_MESSAGE, PasswordHasher } from './password-hasher';
@@ -11,7 +12,7 @@ class Hasher extends PasswordHasher {
     slots: number,
     protected override readonly maxWaitMs = 60_000,
   ) {
-    super(new AuthConfig(undefined, undefined, 5, 900, slots));
+    super(new AuthConfig({ loginMaxFailures: 5, loginWindowSeconds: 900, passwordHashConcurrency: slots }));
     made.push(this);
   }
 }
@@ -22,6 +23,9 @@ class NoChildHasher extends Hasher {
     return Promise.reject(new Error('argon2 worker did not start: spawn EAGAIN'));
   }
 }
+
+/** argon2id parameters far below the service's, for tests of the queue rather than of the hash. */
+const CHEAP = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
 
 /** Every hasher a test made, each stopped after all tests so that no worker outlives the run. */
 const made: PasswordHasher[] = [];
@@ -73,8 +77,12 @@ describe('PasswordHasher', () => {
     const slots = 1;
     const busy = new Hasher(slots);
     const accepted = slots + 128 * slots;
+    // The queue is under test, not the cost: 130 checks at the service's cost, one at a time in a
+    // nice-19 worker, can outlast the test's timeout on a busy machine. verify() takes the cost from
+    // the hash, so these run on a cheap argon2id hash (1 MiB, one pass) through the same queue.
+    const cheap = await argon2.hash('correct horse battery staple', { ...CHEAP, type: argon2.argon2id });
     const outcomes = Array.from({ length: accepted + 2 }, (_, i) =>
-      busy.verify(hash, i % 2 ? 'wrong' : 'correct horse battery staple').then(
+      busy.verify(cheap, i % 2 ? 'wrong' : 'correct horse battery staple').then(
         (ok) => ({ ok }),
         (error: unknown) => ({ error }),
       ),
@@ -86,7 +94,7 @@ describe('PasswordHasher', () => {
     const settled = await Promise.all(outcomes.slice(0, accepted));
     expect(settled).toEqual(Array.from({ length: accepted }, (_, i) => ({ ok: i % 2 === 0 })));
     // A refusal does not wedge the queue: the next login is served.
-    await expect(busy.verify(hash, 'correct horse battery staple')).resolves.toBe(true);
+    await expect(busy.verify(cheap, 'correct horse battery staple')).resolves.toBe(true);
   });
 
   it('refuses a login that waited longer than its bound for a slot, and the queue moves on', async () => {
@@ -120,8 +128,9 @@ describe('PasswordHasher', () => {
       const inFlight = restarted.verify(hash, 'correct horse battery staple');
       process.kill(first, 'SIGKILL');
       await expectUnavailable(inFlight, HASHER_INTERRUPTED_MESSAGE);
-      // The job can fail on the closed channel a moment before the process's exit is reported.
-      for (let i = 0; i < 100 && warn.mock.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      // The job can fail on the closed channel a moment before the process's exit is reported: wait
+      // for that report (up to 10 s, so that a loaded machine cannot outlast the wait).
+      for (let i = 0; i < 500 && warn.mock.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(warn).toHaveBeenCalledWith(expect.stringContaining(`argon2 worker (pid ${first}) killed by SIGKILL`));
     } finally {
       warn.mockRestore();
@@ -137,7 +146,13 @@ describe('PasswordHasher', () => {
 
   onLinux('leaves no worker behind when the application shuts down', async () => {
     const moduleRef = await Test.createTestingModule({
-      providers: [PasswordHasher, { provide: AuthConfig, useValue: new AuthConfig(undefined, undefined, 5, 900, 1) }],
+      providers: [
+        PasswordHasher,
+        {
+          provide: AuthConfig,
+          useValue: new AuthConfig({ loginMaxFailures: 5, loginWindowSeconds: 900, passwordHashConcurrency: 1 }),
+        },
+      ],
     }).compile();
     await moduleRef.init();
     const appHasher = moduleRef.get(PasswordHasher);
