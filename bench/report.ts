@@ -33,11 +33,30 @@ export interface Summary {
   socketErrors: number;
 }
 
+/** One figure over the rounds: its median, its range and every round's value (in round order). */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  values: number[];
+}
+
 export interface Ratios {
-  rps: number;
-  p50: number;
-  p99: number;
-  nodeCpuPerReq: number;
+  rps: Spread;
+  p50: Spread;
+  p99: Spread;
+  nodeCpuPerReq: Spread;
+}
+
+/** A target of the issue on a same-round ratio, checked on the median of the rounds. */
+export interface TargetCheck {
+  name: string;
+  ratio: 'rps' | 'nodeCpuPerReq';
+  baseline: 'bareNest' | 'expressSession';
+  op: '<=' | '>=';
+  limit: number;
+  value: Spread;
+  pass: boolean;
 }
 
 export interface Check {
@@ -67,9 +86,9 @@ export interface StormSummary {
   stormRps: number;
   quietP99Ms: number;
   stormP99Ms: number;
-  /** Median over rounds of (profile p99 during the storm) / (profile p99 of the quiet run just before). */
-  p99Ratio: number;
-  rpsRatio: number;
+  /** Per round: (profile p99 during the storm) / (profile p99 of the quiet run next to it). */
+  p99Ratio: Spread;
+  rpsRatio: Spread;
   loginsPerSecond: number;
   loginP50Ms: number;
   loginP99Ms: number;
@@ -81,6 +100,16 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function spread(values: number[]): Spread {
+  const finite = values.filter(Number.isFinite);
+  return {
+    median: median(finite),
+    min: finite.length ? Math.min(...finite) : NaN,
+    max: finite.length ? Math.max(...finite) : NaN,
+    values: values.map((v) => round(v, 4)),
+  };
 }
 
 export function percentile(values: number[], p: number): number {
@@ -116,9 +145,9 @@ export function summarize(rounds: Measured[]): Summary {
   };
 }
 
-/** Medians of the per-round ratios service/baseline, each round's pair measured back to back. */
+/** Per-round ratios service/baseline (each round's targets measured back to back), then their spread. */
 export function sameRoundRatios(service: Measured[], baseline: Measured[]): Ratios {
-  const ratio = (pick: (m: Measured) => number): number => median(service.map((s, i) => pick(s) / pick(baseline[i])));
+  const ratio = (pick: (m: Measured) => number): Spread => spread(service.map((s, i) => pick(s) / pick(baseline[i])));
   return {
     rps: ratio((m) => m.rps),
     p50: ratio((m) => m.p50Ms),
@@ -137,8 +166,8 @@ export function summarizeStorm(rounds: StormRound[], concurrency: number): Storm
     stormRps: median(all((r) => r.storm.rps)),
     quietP99Ms: median(all((r) => r.quiet.p99Ms)),
     stormP99Ms: median(all((r) => r.storm.p99Ms)),
-    p99Ratio: median(all((r) => r.storm.p99Ms / r.quiet.p99Ms)),
-    rpsRatio: median(all((r) => r.storm.rps / r.quiet.rps)),
+    p99Ratio: spread(all((r) => r.storm.p99Ms / r.quiet.p99Ms)),
+    rpsRatio: spread(all((r) => r.storm.rps / r.quiet.rps)),
     loginsPerSecond: median(logins.map((l) => l.perSecond)),
     loginP50Ms: median(logins.map((l) => l.p50Ms)),
     loginP99Ms: median(logins.map((l) => l.p99Ms)),
@@ -185,17 +214,58 @@ export function targetsTable(summaries: Partial<Record<TargetKey, Summary>>): Ta
   };
 }
 
+/** `median (min–max)` of a spread. */
+export function fmtSpread(s: Spread, digits = 2): string {
+  return `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
+}
+
 export function ratiosTable(ratios: { name: string; value: Ratios }[]): Table {
   return {
-    header: ['same-round ratio', 'req/s', 'p50', 'p99', 'Node CPU/req'],
+    header: ['same-round ratio: median (min–max)', 'req/s', 'p50', 'p99', 'Node CPU/req'],
     rows: ratios.map(({ name, value }) => [
       name,
-      fmt(value.rps, 2),
-      fmt(value.p50, 2),
-      fmt(value.p99, 2),
-      fmt(value.nodeCpuPerReq, 2),
+      fmtSpread(value.rps),
+      fmtSpread(value.p50),
+      fmtSpread(value.p99),
+      fmtSpread(value.nodeCpuPerReq),
     ]),
     right: [false, true, true, true, true],
+  };
+}
+
+const BASELINE_NAMES = { bareNest: 'bare NestJS', expressSession: 'express-session' } as const;
+const RATIO_NAMES = { rps: 'throughput', nodeCpuPerReq: 'Node CPU per request' } as const;
+
+/** The issue's targets on the medians of the same-round ratios. */
+export function checkTargets(ratios: Record<'bareNest' | 'expressSession', Ratios>): TargetCheck[] {
+  const specs: Omit<TargetCheck, 'name' | 'value' | 'pass'>[] = [
+    { ratio: 'nodeCpuPerReq', baseline: 'bareNest', op: '<=', limit: 1.15 },
+    { ratio: 'nodeCpuPerReq', baseline: 'expressSession', op: '<=', limit: 0.75 },
+    { ratio: 'rps', baseline: 'bareNest', op: '>=', limit: 0.85 },
+    { ratio: 'rps', baseline: 'expressSession', op: '>=', limit: 1.3 },
+  ];
+  return specs.map((spec) => {
+    const value = ratios[spec.baseline][spec.ratio];
+    const m = value.median;
+    return {
+      ...spec,
+      name: `${RATIO_NAMES[spec.ratio]} vs ${BASELINE_NAMES[spec.baseline]} ${spec.op === '<=' ? '≤' : '≥'} ${spec.limit.toFixed(2)}×`,
+      value,
+      pass: Number.isFinite(m) && (spec.op === '<=' ? m <= spec.limit : m >= spec.limit),
+    };
+  });
+}
+
+export function targetChecksTable(checks: TargetCheck[]): Table {
+  return {
+    header: ['target (median of same-round ratios)', 'median', 'min–max', 'result'],
+    rows: checks.map((c) => [
+      c.name,
+      fmt(c.value.median, 2),
+      `${fmt(c.value.min, 2)}–${fmt(c.value.max, 2)}`,
+      c.pass ? 'PASS' : 'FAIL',
+    ]),
+    right: [false, true, true, false],
   };
 }
 
@@ -212,7 +282,15 @@ export function stormTable(s: StormSummary): Table {
         fmt(s.loginP50Ms, 1),
         fmt(s.loginP99Ms, 1),
       ],
-      ['storm / quiet (median of same-round ratios)', fmt(s.rpsRatio, 2), fmt(s.p99Ratio, 2), '', '', ''],
+      ['storm / quiet: median of same-round ratios', fmt(s.rpsRatio.median, 2), fmt(s.p99Ratio.median, 2), '', '', ''],
+      [
+        'storm / quiet: min–max over the rounds',
+        `${fmt(s.rpsRatio.min, 2)}–${fmt(s.rpsRatio.max, 2)}`,
+        `${fmt(s.p99Ratio.min, 2)}–${fmt(s.p99Ratio.max, 2)}`,
+        '',
+        '',
+        '',
+      ],
     ],
     right: [false, true, true, true, true, true],
   };

@@ -21,17 +21,25 @@ import {
 } from './processes';
 import {
   Check,
+  checkTargets,
+  fmtSpread,
   markdownTable,
   Measured,
   percentile,
+  Ratios,
   ratiosTable,
   round,
   sameRoundRatios,
   StormRound,
+  StormSummary,
   stormTable,
+  Summary,
   summarize,
   summarizeStorm,
+  Table,
   TARGET_LABELS,
+  TargetCheck,
+  targetChecksTable,
   TargetKey,
   targetsTable,
   textTable,
@@ -39,8 +47,9 @@ import {
 
 /**
  * `npm run bench`: the built service (production mode, as shipped) against two baselines under the
- * same load, in interleaved rounds, then a login storm against the service. Each Redis-backed
- * target has a redis-server of its own, so INFO commandstats deltas belong to one target.
+ * same load, in interleaved rounds, then a login storm against the service; all of it once per Node
+ * runtime (BENCH_RUNTIMES, default 24 then 20), the three targets running under that runtime. Each
+ * Redis-backed target has a redis-server of its own, so INFO commandstats deltas belong to one target.
  */
 
 const PROFILE = '/auth/profile';
@@ -49,14 +58,53 @@ const COOKIE = '__Host-sid';
 const FORWARDED = { 'X-Forwarded-Proto': 'https' };
 
 const config = {
-  rounds: intEnv('BENCH_ROUNDS', 5),
-  durationS: intEnv('BENCH_DURATION', 5),
+  rounds: intEnv('BENCH_ROUNDS', 7),
+  durationS: intEnv('BENCH_DURATION', 6),
   connections: intEnv('BENCH_CONNECTIONS', 50),
   warmupS: intEnv('BENCH_WARMUP', 3, 0),
-  stormRounds: intEnv('BENCH_STORM_ROUNDS', 3, 0),
+  stormRounds: intEnv('BENCH_STORM_ROUNDS', 7, 0),
+  stormDurationS: intEnv('BENCH_STORM_DURATION', intEnv('BENCH_DURATION', 6)),
   stormConcurrency: intEnv('BENCH_STORM_CONCURRENCY', 8),
+  /** Pause between two measured runs, so that one target's tail (GC, closing sockets) ends first. */
+  settleMs: intEnv('BENCH_SETTLE_MS', 500, 0),
+  runtimes: (process.env.BENCH_RUNTIMES ?? '24,20')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   tool: chooseTool(),
 };
+
+/** A Node.js the targets run under. */
+interface Runtime {
+  /** What BENCH_RUNTIMES named: a major version. */
+  name: string;
+  version: string;
+  node: string;
+}
+
+/** The Node binary of a major version: this process's own when it matches, else scripts/node-runtime.sh's. */
+function resolveRuntime(major: string): Runtime {
+  if (!/^\d+$/.test(major)) throw new Error(`BENCH_RUNTIMES holds major versions such as 24,20, not "${major}"`);
+  let node = process.execPath;
+  if (process.versions.node.split('.')[0] !== major) {
+    const bin = execFileSync('bash', [join(ROOT, 'scripts', 'node-runtime.sh'), major], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
+    node = join(bin, 'node');
+  }
+  const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+  if (!version.startsWith(`v${major}.`)) throw new Error(`${node} is ${version}, not Node ${major}`);
+  return { name: major, version, node };
+}
+
+/** Extra node flags from the environment; `{runtime}` becomes e.g. `node24` (per-runtime profile folders). */
+function nodeArgs(variable: string, runtime: Runtime, target: TargetKey): string[] {
+  return (process.env[variable] ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .map((a) => a.replaceAll('{runtime}', `node${runtime.name}`).replaceAll('{target}', target));
+}
 
 interface Target {
   key: TargetKey;
@@ -101,12 +149,12 @@ interface ServiceTarget extends Target {
   csrfToken: string;
 }
 
-async function startService(redis: BenchRedis, logDir: string): Promise<ServiceTarget> {
+async function startService(redis: BenchRedis, logDir: string, runtime: Runtime): Promise<ServiceTarget> {
   const port = await freePort();
   const secret = randomBytes(32).toString('hex');
   const admin = { username: 'bench-admin', password: randomBytes(16).toString('hex') };
-  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const managed = startProcess('service', process.execPath, [...nodeArgs, join(ROOT, 'dist', 'main.js')], {
+  const args = [...nodeArgs('BENCH_SERVICE_NODE_ARGS', runtime, 'service'), join(ROOT, 'dist', 'main.js')];
+  const managed = startProcess(`service-node${runtime.name}`, runtime.node, args, {
     cwd: ROOT,
     logDir,
     env: nodeEnv({
@@ -138,9 +186,13 @@ async function startService(redis: BenchRedis, logDir: string): Promise<ServiceT
   };
 }
 
-async function startBareNest(logDir: string): Promise<Target> {
+async function startBareNest(logDir: string, runtime: Runtime): Promise<Target> {
   const port = await freePort();
-  const managed = startProcess('bare-nest', process.execPath, [join(__dirname, 'baselines', 'bare-nest.js')], {
+  const args = [
+    ...nodeArgs('BENCH_BASELINE_NODE_ARGS', runtime, 'bareNest'),
+    join(__dirname, 'baselines', 'bare-nest.js'),
+  ];
+  const managed = startProcess(`bare-nest-node${runtime.name}`, runtime.node, args, {
     cwd: ROOT,
     logDir,
     env: nodeEnv({ PORT: String(port) }),
@@ -150,12 +202,15 @@ async function startBareNest(logDir: string): Promise<Target> {
   return { key: 'bareNest', baseUrl, process: managed, redis: null, headers: { ...FORWARDED }, served: 0 };
 }
 
-async function startExpressSession(redis: BenchRedis, logDir: string): Promise<Target> {
+async function startExpressSession(redis: BenchRedis, logDir: string, runtime: Runtime): Promise<Target> {
   const port = await freePort();
   const managed = startProcess(
-    'express-session',
-    process.execPath,
-    [join(__dirname, 'baselines', 'express-session-redis.js')],
+    `express-session-node${runtime.name}`,
+    runtime.node,
+    [
+      ...nodeArgs('BENCH_BASELINE_NODE_ARGS', runtime, 'expressSession'),
+      join(__dirname, 'baselines', 'express-session-redis.js'),
+    ],
     {
       cwd: ROOT,
       logDir,
@@ -183,6 +238,7 @@ async function startExpressSession(redis: BenchRedis, logDir: string): Promise<T
 
 /** One load run of GET /auth/profile with the target's CPU and Redis counters read around it. */
 async function measure(target: Target, durationS: number): Promise<Measured> {
+  if (config.settleMs > 0) await sleep(config.settleMs);
   const redisBefore = target.redis ? await commandStats(target.redis.client) : null;
   const redisCpuBefore = target.redis ? cpuMicros(target.redis.process.pid) : 0;
   const cpuBefore = cpuMicros(target.process.pid);
@@ -373,10 +429,208 @@ function toolVersion(tool: LoadTool): string {
   return 'wrk';
 }
 
+/** Everything measured under one runtime. */
+interface Phase {
+  runtime: Runtime;
+  elapsedS: number;
+  /** 1-minute load average when the phase began and ended. */
+  loadAverage: { before: number; after: number };
+  summary: Record<TargetKey, Summary>;
+  ratios: { serviceVsBareNest: Ratios; serviceVsExpressSession: Ratios };
+  targets: TargetCheck[];
+  storm: StormSummary | null;
+  checks: Check[];
+  info: Record<string, unknown>;
+  /** The order the targets ran in, per round (rotated each round). */
+  order: TargetKey[][];
+  rounds: Record<TargetKey, Measured[]>;
+  stormRounds: (StormRound & { first: 'quiet' | 'storm' })[];
+}
+
+/** The same `rounds` targets in turn, starting one later each round, so that position bias cancels out. */
+function rotated<T>(items: T[], round: number): T[] {
+  return items.map((_, i) => items[(i + round) % items.length]);
+}
+
+/** Starts the three targets under `runtime`, measures them, stops them. Processes go into `started` for Ctrl-C. */
+async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Promise<void> }[]): Promise<Phase> {
+  const t0 = performance.now();
+  const { rounds, durationS, warmupS } = config;
+  const tag = `node${runtime.name}`;
+  const plog = (line: string): void => log(`[${tag}] ${line}`);
+  const loadBefore = loadavg()[0];
+  plog(`Node ${runtime.version} (${runtime.node}), load average ${loadBefore.toFixed(2)}`);
+
+  const serviceRedis = await startRedis(`redis-service-${tag}`, logDir);
+  started.push(serviceRedis);
+  const baselineRedis = await startRedis(`redis-express-session-${tag}`, logDir);
+  started.push(baselineRedis);
+
+  const service = await startService(serviceRedis, logDir, runtime);
+  started.push(service.process);
+  plog(`service ready on ${service.baseUrl} (pid ${service.process.pid}, Redis ${serviceRedis.url})`);
+  const bareNest = await startBareNest(logDir, runtime);
+  started.push(bareNest.process);
+  plog(`baseline a (bare NestJS) ready on ${bareNest.baseUrl} (pid ${bareNest.process.pid})`);
+  const expressSession = await startExpressSession(baselineRedis, logDir, runtime);
+  started.push(expressSession.process);
+  plog(
+    `baseline b (express-session) ready on ${expressSession.baseUrl} ` +
+      `(pid ${expressSession.process.pid}, Redis ${baselineRedis.url})`,
+  );
+  const targets: Target[] = [service, bareNest, expressSession];
+
+  const checks: Check[] = [await checkAnonymous(service)];
+  const stormUsers: Credentials[] = [];
+  if (config.stormRounds > 0) {
+    for (let i = 0; i < config.stormConcurrency; i++) stormUsers.push(await createStormUser(service, i));
+  }
+
+  if (warmupS > 0) {
+    for (const target of targets) {
+      const m = await measure(target, warmupS);
+      plog(`warm-up ${target.key}: ${describe(m)}`);
+    }
+  }
+  checks.push(await checkSteadyCookie(service));
+  const baselineCookie = await checkSteadyCookie(expressSession);
+  const info: Record<string, unknown> = {
+    expressSessionSetsCookieOnEveryResponse: !baselineCookie.pass,
+    expressSessionSteadyResponses: baselineCookie.detail,
+  };
+
+  const results: Record<TargetKey, Measured[]> = { service: [], bareNest: [], expressSession: [] };
+  const order: TargetKey[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    const inTurn = rotated(targets, r);
+    order.push(inTurn.map((t) => t.key));
+    for (const target of inTurn) {
+      const m = await measure(target, durationS);
+      results[target.key].push(m);
+      plog(`round ${r + 1}/${rounds} ${target.key.padEnd(14)} ${describe(m)}`);
+    }
+  }
+
+  // Quiet run and storm run back to back; which comes first alternates, as the targets' order does.
+  const stormRounds: Phase['stormRounds'] = [];
+  for (let r = 1; r <= config.stormRounds; r++) {
+    const first = r % 2 === 1 ? 'quiet' : 'storm';
+    const stormRun = async (): Promise<{ storm: Measured; logins: StormRound['logins'] }> => {
+      const { result, logins } = await loginStorm(service, stormUsers, () => measure(service, config.stormDurationS));
+      return { storm: result, logins };
+    };
+    let quiet: Measured;
+    let stormed: { storm: Measured; logins: StormRound['logins'] };
+    if (first === 'quiet') {
+      quiet = await measure(service, config.stormDurationS);
+      stormed = await stormRun();
+    } else {
+      stormed = await stormRun();
+      quiet = await measure(service, config.stormDurationS);
+    }
+    const { storm, logins } = stormed;
+    stormRounds.push({ quiet, storm, logins, first });
+    plog(`storm ${r}/${config.stormRounds} quiet: ${describe(quiet)}`);
+    plog(
+      `storm ${r}/${config.stormRounds} storm: ${describe(storm)}; logins ${logins.ok} ok ` +
+        `(${logins.perSecond.toFixed(1)}/s, p50 ${logins.p50Ms.toFixed(0)} ms, p99 ${logins.p99Ms.toFixed(0)} ms), ` +
+        `${logins.failed} failed${logins.failed ? ` ${JSON.stringify(logins.failures)}` : ''}`,
+    );
+  }
+
+  info.requestCounts = {
+    service: await countCheck(service),
+    expressSession: await countCheck(expressSession),
+  };
+
+  const summary = {
+    service: summarize(results.service),
+    bareNest: summarize(results.bareNest),
+    expressSession: summarize(results.expressSession),
+  };
+  const ratios = {
+    serviceVsBareNest: sameRoundRatios(results.service, results.bareNest),
+    serviceVsExpressSession: sameRoundRatios(results.service, results.expressSession),
+  };
+  for (const [key, s] of Object.entries(summary)) {
+    if (s.badStatus + s.socketErrors > 0) {
+      checks.push({
+        name: `${key}: every measured response was 2xx`,
+        pass: false,
+        detail: `${s.badStatus} bad status, ${s.socketErrors} socket errors`,
+      });
+    }
+  }
+  const stormBad = stormRounds.reduce((n, r) => n + r.quiet.badStatus + r.quiet.socketErrors, 0);
+  const stormBadDuring = stormRounds.reduce((n, r) => n + r.storm.badStatus + r.storm.socketErrors, 0);
+  if (stormBad + stormBadDuring > 0) {
+    checks.push({
+      name: 'service: every profile response of the storm rounds was 2xx',
+      pass: false,
+      detail: `${stormBad} failed in quiet runs, ${stormBadDuring} during storms`,
+    });
+  }
+  const storm = stormRounds.length ? summarizeStorm(stormRounds, config.stormConcurrency) : null;
+
+  await Promise.all(started.splice(0).map((s) => s.stop()));
+  return {
+    runtime,
+    elapsedS: round((performance.now() - t0) / 1000, 1),
+    loadAverage: { before: round(loadBefore, 2), after: round(loadavg()[0], 2) },
+    summary,
+    ratios,
+    targets: checkTargets({ bareNest: ratios.serviceVsBareNest, expressSession: ratios.serviceVsExpressSession }),
+    storm,
+    checks,
+    info,
+    order,
+    rounds: results,
+    stormRounds,
+  };
+}
+
+function phaseTables(phase: Phase): { targets: Table; ratios: Table; goals: Table; storm: Table | null } {
+  return {
+    targets: targetsTable(phase.summary),
+    ratios: ratiosTable([
+      { name: 'service / baseline a (bare NestJS)', value: phase.ratios.serviceVsBareNest },
+      { name: 'service / baseline b (express-session)', value: phase.ratios.serviceVsExpressSession },
+    ]),
+    goals: targetChecksTable(phase.targets),
+    storm: phase.storm ? stormTable(phase.storm) : null,
+  };
+}
+
+function phaseLines(phase: Phase): string[] {
+  const counts = phase.info.requestCounts as Record<string, Record<string, number>>;
+  return [
+    ...phase.checks.map((c) => `${c.pass ? 'PASS' : 'FAIL'} ${c.name} (${c.detail})`),
+    `info expressSession: steady authenticated GET ${PROFILE}: ${String(phase.info.expressSessionSteadyResponses)}`,
+    ...Object.entries(counts).map(
+      ([key, c]) =>
+        `info ${key}: requestCount ${c.requestCountInSession} in the session after ` +
+        `${c.requestsSent} requests served (bench estimate)`,
+    ),
+  ];
+}
+
+/** Targets per runtime side by side: `PASS 0.98 (0.91–1.02)`. */
+function overviewTable(phases: Phase[]): Table {
+  const names = phases[0]?.targets.map((t) => t.name) ?? [];
+  return {
+    header: ['target', ...phases.map((p) => `Node ${p.runtime.version}`)],
+    rows: names.map((name, i) => [
+      name,
+      ...phases.map((p) => `${p.targets[i].pass ? 'PASS' : 'FAIL'} ${fmtSpread(p.targets[i].value)}`),
+    ]),
+    right: [false, ...phases.map(() => false)],
+  };
+}
+
 async function main(): Promise<void> {
   const logDir = mkdtempSync(join(tmpdir(), 'session-bench-'));
   const started: { stop(): Promise<void> }[] = [];
-  let failed: boolean;
+  let failed = false;
   const stopAll = async (): Promise<void> => {
     await Promise.all(started.splice(0).map((s) => s.stop()));
   };
@@ -386,110 +640,46 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
+  const t0 = performance.now();
 
+  const phases: Phase[] = [];
+  const errors: { runtime: string; error: string }[] = [];
   try {
     const { rounds, durationS, connections, warmupS } = config;
+    if (config.runtimes.length === 0) throw new Error('BENCH_RUNTIMES names no runtime');
+    config.runtimes.forEach((major) => {
+      if (!/^\d+$/.test(major)) throw new Error(`BENCH_RUNTIMES holds major versions such as 24,20, not "${major}"`);
+    });
     log(
-      `${config.tool}, ${connections} connections, ${rounds} rounds x 3 targets x ${durationS} s, ` +
-        `warm-up ${warmupS} s, storm ${config.stormRounds} x (quiet + storm) with ${config.stormConcurrency} logins at once`,
+      `${config.tool}, ${connections} connections, per runtime (${config.runtimes.join(', ')}): ` +
+        `${rounds} rounds x 3 targets x ${durationS} s, warm-up ${warmupS} s, storm ${config.stormRounds} x ` +
+        `(quiet + storm) x ${config.stormDurationS} s with ${config.stormConcurrency} logins at once`,
     );
     log(`logs in ${logDir}`);
     const loadBefore = loadavg()[0];
     if (loadBefore > 0.5) {
       log(`warning: load average ${loadBefore.toFixed(2)} before the run: other work on this machine skews figures`);
     }
-
-    const serviceRedis = await startRedis('redis-service', logDir);
-    started.push(serviceRedis);
-    const baselineRedis = await startRedis('redis-express-session', logDir);
-    started.push(baselineRedis);
-
-    const service = await startService(serviceRedis, logDir);
-    started.push(service.process);
-    log(`service ready on ${service.baseUrl} (pid ${service.process.pid}, Redis ${serviceRedis.url})`);
-    const bareNest = await startBareNest(logDir);
-    started.push(bareNest.process);
-    log(`baseline a (bare NestJS) ready on ${bareNest.baseUrl} (pid ${bareNest.process.pid})`);
-    const expressSession = await startExpressSession(baselineRedis, logDir);
-    started.push(expressSession.process);
-    log(
-      `baseline b (express-session) ready on ${expressSession.baseUrl} ` +
-        `(pid ${expressSession.process.pid}, Redis ${baselineRedis.url})`,
-    );
-    const targets: Target[] = [service, bareNest, expressSession];
-
-    const checks: Check[] = [await checkAnonymous(service)];
-    const stormUsers: Credentials[] = [];
-    if (config.stormRounds > 0) {
-      for (let i = 0; i < config.stormConcurrency; i++) stormUsers.push(await createStormUser(service, i));
-    }
-
-    if (warmupS > 0) {
-      for (const target of targets) {
-        const m = await measure(target, warmupS);
-        log(`warm-up ${target.key}: ${describe(m)}`);
+    for (const major of config.runtimes) {
+      try {
+        phases.push(await runPhase(resolveRuntime(major), logDir, started));
+      } catch (error) {
+        // The bench broke under this runtime: say so, stop its processes, go on with the next one.
+        failed = true;
+        const message = error instanceof Error ? error.message : String(error);
+        errors.push({ runtime: major, error: message });
+        console.error(`[bench] [node${major}] failed: ${message}`);
+        await stopAll();
       }
     }
-    checks.push(await checkSteadyCookie(service));
-    const baselineCookie = await checkSteadyCookie(expressSession);
-    const info: Record<string, unknown> = {
-      expressSessionSetsCookieOnEveryResponse: !baselineCookie.pass,
-      expressSessionSteadyResponses: baselineCookie.detail,
-    };
-
-    const results: Record<TargetKey, Measured[]> = { service: [], bareNest: [], expressSession: [] };
-    for (let r = 1; r <= rounds; r++) {
-      for (const target of targets) {
-        const m = await measure(target, durationS);
-        results[target.key].push(m);
-        log(`round ${r}/${rounds} ${target.key.padEnd(14)} ${describe(m)}`);
-      }
-    }
-
-    const stormRounds: StormRound[] = [];
-    for (let r = 1; r <= config.stormRounds; r++) {
-      const quiet = await measure(service, durationS);
-      log(`storm ${r}/${config.stormRounds} quiet: ${describe(quiet)}`);
-      const { result: storm, logins } = await loginStorm(service, stormUsers, () => measure(service, durationS));
-      stormRounds.push({ quiet, storm, logins });
-      log(
-        `storm ${r}/${config.stormRounds} storm: ${describe(storm)}; logins ${logins.ok} ok ` +
-          `(${logins.perSecond.toFixed(1)}/s, p50 ${logins.p50Ms.toFixed(0)} ms, p99 ${logins.p99Ms.toFixed(0)} ms), ` +
-          `${logins.failed} failed${logins.failed ? ` ${JSON.stringify(logins.failures)}` : ''}`,
-      );
-    }
-
-    info.requestCounts = {
-      service: await countCheck(service),
-      expressSession: await countCheck(expressSession),
-    };
-
-    const summaries = {
-      service: summarize(results.service),
-      bareNest: summarize(results.bareNest),
-      expressSession: summarize(results.expressSession),
-    };
-    const ratios = {
-      serviceVsBareNest: sameRoundRatios(results.service, results.bareNest),
-      serviceVsExpressSession: sameRoundRatios(results.service, results.expressSession),
-    };
-    const storm = stormRounds.length ? summarizeStorm(stormRounds, config.stormConcurrency) : null;
-    for (const [key, s] of Object.entries(summaries)) {
-      if (s.badStatus + s.socketErrors > 0) {
-        checks.push({
-          name: `${key}: every measured response was 2xx`,
-          pass: false,
-          detail: `${s.badStatus} bad status, ${s.socketErrors} socket errors`,
-        });
-      }
-    }
-    failed = checks.some((c) => !c.pass);
+    if (phases.some((p) => p.checks.some((c) => !c.pass))) failed = true;
 
     const meta = {
       date: new Date().toISOString(),
       command: 'npm run bench',
       revision: gitRevision(),
-      node: process.version,
+      harnessNode: process.version,
+      runtimes: phases.map((p) => p.runtime.version),
       cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
       loadGenerator: toolVersion(config.tool),
       route: `GET ${PROFILE}`,
@@ -497,79 +687,77 @@ async function main(): Promise<void> {
       durationS,
       connections,
       warmupS,
+      settleMs: config.settleMs,
       stormRounds: config.stormRounds,
+      stormDurationS: config.stormDurationS,
       stormConcurrency: config.stormConcurrency,
       /** 1-minute load average before and after: anything well above 0 before means a shared machine. */
       loadAverage: { before: round(loadBefore, 2), after: round(loadavg()[0], 2) },
+      elapsedS: round((performance.now() - t0) / 1000, 1),
     };
 
-    const tables = [
-      targetsTable(summaries),
-      ratiosTable([
-        { name: 'service / baseline a (bare NestJS)', value: ratios.serviceVsBareNest },
-        { name: 'service / baseline b (express-session)', value: ratios.serviceVsExpressSession },
-      ]),
-      ...(storm ? [stormTable(storm)] : []),
-    ];
-    const checkLines = checks.map((c) => `${c.pass ? 'PASS' : 'FAIL'} ${c.name} (${c.detail})`);
-    const counts = info.requestCounts as Record<string, Record<string, number>>;
-    const countLines = [
-      `info expressSession: steady authenticated GET ${PROFILE}: ${baselineCookie.detail}`,
-      ...Object.entries(counts).map(
-        ([key, c]) =>
-          `info ${key}: requestCount ${c.requestCountInSession} in the session after ` +
-          `${c.requestsSent} requests served (bench estimate)`,
-      ),
-    ];
-
-    console.log('');
-    console.log(
-      `GET ${PROFILE}, ${connections} connections, median of ${rounds} interleaved rounds x ${durationS} s, ${meta.loadGenerator}, ` +
-        `Node ${process.version}, ${meta.cpus}`,
-    );
-    for (const t of tables) console.log(`\n${textTable(t)}`);
-    console.log('');
-    for (const line of [...checkLines, ...countLines]) console.log(line);
-
-    mkdirSync(RESULTS_DIR, { recursive: true });
-    const json = {
-      meta,
-      labels: TARGET_LABELS,
-      summary: summaries,
-      ratios,
-      storm,
-      checks,
-      info,
-      rounds: results,
-      stormRounds,
-    };
-    writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
-    const md = [
+    const header =
+      `GET ${PROFILE}, ${connections} connections, ${meta.loadGenerator}, ${rounds} interleaved rounds x ${durationS} s ` +
+      `per target (order rotated each round), ${meta.cpus}; medians, and min–max over the rounds of the same-round ratios`;
+    console.log(`\n${header}`);
+    const md: string[] = [
       `Measured with \`${meta.command}\` on ${meta.date.slice(0, 10)} (revision ${meta.revision}): ` +
         `GET ${PROFILE} with the session cookie, ${connections} connections, ${meta.loadGenerator}, ` +
-        `median of ${rounds} interleaved rounds of ${durationS} s; Node ${process.version}, ${meta.cpus}. ` +
-        `Load generator, targets and Redis share the machine (1-minute load average ${meta.loadAverage.before} ` +
+        `${rounds} interleaved rounds of ${durationS} s per target, the order rotated each round, under each of ` +
+        `${meta.runtimes.map((v) => `Node ${v}`).join(' and ')} in turn; ${meta.cpus}. Each ratio is computed ` +
+        'within a round (targets measured back to back), then its median and its min–max over the rounds are ' +
+        `shown. Load generator, targets and Redis share the machine (1-minute load average ${meta.loadAverage.before} ` +
         "before the run). CPU figures are the target process's own (/proc utime+stime, all threads); Redis " +
         'commands come from INFO commandstats of a redis-server per target.',
-      '',
-      markdownTable(tables[0]),
-      '',
-      markdownTable(tables[1]),
-      ...(storm
-        ? [
-            '',
-            `Login storm: ${storm.concurrency} clients logging in back to back (argon2id) while the same profile load runs; ` +
-              `median of ${storm.rounds} quiet/storm pairs.`,
-            '',
-            markdownTable(tables[2]),
-          ]
-        : []),
-      '',
-      ...checkLines.map((l) => `- ${l}`),
-      ...countLines.map((l) => `- ${l}`),
-      '',
-    ].join('\n');
-    writeFileSync(join(RESULTS_DIR, 'latest.md'), md);
+    ];
+    if (phases.length > 0) {
+      const overview = overviewTable(phases);
+      console.log(`\nTargets (median of the same-round ratios, min–max in brackets):\n${textTable(overview)}`);
+      md.push('', 'Targets (median of the same-round ratios, min–max over the rounds in brackets):', '');
+      md.push(markdownTable(overview));
+    }
+    for (const phase of phases) {
+      const t = phaseTables(phase);
+      const title = `Node ${phase.runtime.version} (${phase.elapsedS} s, load average ${phase.loadAverage.before} -> ${phase.loadAverage.after})`;
+      console.log(`\n=== ${title}\n`);
+      for (const table of [t.targets, t.ratios, t.goals, ...(t.storm ? [t.storm] : [])]) {
+        console.log(`${textTable(table)}\n`);
+      }
+      for (const line of phaseLines(phase)) console.log(line);
+      md.push(
+        '',
+        `### ${title}`,
+        '',
+        markdownTable(t.targets),
+        '',
+        markdownTable(t.ratios),
+        '',
+        markdownTable(t.goals),
+      );
+      if (t.storm && phase.storm) {
+        md.push(
+          '',
+          `Login storm: ${phase.storm.concurrency} clients logging in back to back (argon2id) while the same profile ` +
+            `load runs; ${phase.storm.rounds} quiet/storm pairs of ${config.stormDurationS} s, which one runs first ` +
+            'alternating; the ratios are per pair.',
+          '',
+          markdownTable(t.storm),
+        );
+      }
+      md.push('', ...phaseLines(phase).map((l) => `- ${l}`));
+    }
+    for (const e of errors) {
+      console.log(`\nFAIL the bench broke under Node ${e.runtime}: ${e.error}`);
+      md.push('', `- FAIL the bench broke under Node ${e.runtime}: ${e.error.split('\n')[0]}`);
+    }
+    md.push('');
+    console.log(`\nwhole run: ${meta.elapsedS} s`);
+
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    // Per runtime: summaries, the same-round ratios (median, min, max, every round's value), targets, storm, rounds.
+    const json = { meta, labels: TARGET_LABELS, errors, runtimes: phases };
+    writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+    writeFileSync(join(RESULTS_DIR, 'latest.md'), md.join('\n'));
     log(`wrote ${relative(process.cwd(), join(RESULTS_DIR, 'latest.json'))} and latest.md`);
   } catch (error) {
     failed = true;
