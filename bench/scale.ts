@@ -123,7 +123,7 @@ interface KeyLayout {
 interface Service {
   /** The service's own client factory: its timeouts, no offline queue. */
   redisClientProvider: { useFactory(config: unknown): Promise<RedisClientType> };
-  RedisConfig: new (topology: { kind: 'standalone'; url: string }, keyPrefix: string) => unknown;
+  RedisConfig: new (fields: { topology: { kind: 'standalone'; url: string }; keyPrefix: string }) => unknown;
   RedisSessionStore: new (redis: RedisClientType, keys: KeyLayout, config: unknown) => SessionStore;
   RedisUserStore: new (redis: RedisClientType, keys: KeyLayout) => UserStore;
   KeyLayout: new (prefix: string) => KeyLayout;
@@ -143,12 +143,11 @@ function loadService(): Service {
     return {
       ...(load('./session/redis-session-store.js') as Pick<Service, 'RedisSessionStore'>),
       ...(load('./users/redis-user-store.js') as Pick<Service, 'RedisUserStore'>),
-      ...(load('./session/redis.provider.js') as Pick<Service, 'redisClientProvider'>),
+      ...(load('./redis/redis-client.js') as Pick<Service, 'redisClientProvider'>),
       ...(load('./config/config.js') as Pick<Service, 'SessionConfig' | 'RedisConfig'>),
-      ...(load('./session/session-keys.js') as Pick<
-        Service,
-        'KeyLayout' | 'newUserId' | 'newSessionId' | 'handleFromSessionId' | 'ACTIVITY_SHARDS'
-      >),
+      ...(load('./redis/key-layout.js') as Pick<Service, 'KeyLayout' | 'ACTIVITY_SHARDS'>),
+      ...(load('./users/user-ids.js') as Pick<Service, 'newUserId'>),
+      ...(load('./session/session-ids.js') as Pick<Service, 'newSessionId' | 'handleFromSessionId'>),
       scripts: new Map(
         Object.entries(scripts).flatMap(([name, s]) => (typeof s.sha === 'string' ? [[s.sha, name]] : [])),
       ),
@@ -401,22 +400,22 @@ async function main(): Promise<void> {
     // The store's connection is made by the service's own factory: the same 1 s bound on replies
     // and no offline queue, so per-command client costs are those the service pays.
     const client = await service.redisClientProvider.useFactory(
-      new service.RedisConfig({ kind: 'standalone', url: server.url }, PREFIX),
+      new service.RedisConfig({ topology: { kind: 'standalone', url: server.url }, keyPrefix: PREFIX }),
     );
     storeClient = client;
 
     const keys = new service.KeyLayout(PREFIX);
-    const sessionConfig = new service.SessionConfig(
-      [randomBytes(32).toString('hex')],
-      false,
-      'sid',
-      false,
-      'lax',
-      IDLE_MS,
-      ABSOLUTE_MS,
-      TOUCH_MS,
-      0,
-    );
+    const sessionConfig = new service.SessionConfig({
+      secrets: [randomBytes(32).toString('hex')],
+      secretGenerated: false,
+      cookieName: 'sid',
+      cookieSecure: false,
+      cookieSameSite: 'lax',
+      idleTimeoutMs: IDLE_MS,
+      absoluteTimeoutMs: ABSOLUTE_MS,
+      touchIntervalMs: TOUCH_MS,
+      maxSessionsPerUser: 0,
+    });
     const store = new service.RedisSessionStore(client, keys, sessionConfig);
     const userStore = new service.RedisUserStore(client, keys);
 

@@ -6,7 +6,7 @@ import { AppModule } from './app.module';
 import { AppConfig, RedisConfig, SessionConfig } from './config/config';
 import { ConfigError } from './config/env';
 import { configureApp } from './configure-app';
-import { JsonLogger } from './common/json-logger';
+import { JsonLogger } from './common/logger';
 
 async function bootstrap(): Promise<void> {
   const jsonLogger = new JsonLogger();
@@ -22,7 +22,11 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
-  const app = await NestFactory.create<NestExpressApplication>(module, { bodyParser: false, logger: jsonLogger });
+  const app = await NestFactory.create<NestExpressApplication>(module, {
+    bodyParser: false,
+    logger: jsonLogger,
+    bufferLogs: true,
+  });
   // Exit 0 after a clean shutdown (Nest would otherwise re-raise the signal); pending logs flush on exit.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   await configureApp(app, jsonLogger);

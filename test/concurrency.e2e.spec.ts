@@ -1,7 +1,9 @@
 import { Controller, Get, Injectable, Module } from '@nestjs/common';
 import request, { Response } from 'supertest';
-import { EmbeddedDb } from '../src/session/embedded-db';
-import { KeyLayout, SessionHandle } from '../src/session/session-keys';
+import { EmbeddedDb } from '../src/redis/embedded-db';
+import { KeyLayout } from '../src/redis/key-layout';
+import { SESSIONS } from '../src/session/memory-session-store';
+import { SessionHandle } from '../src/session/session-ids';
 import { PasswordHasher } from '../src/users/password-hasher';
 import {
   activityMembers,
@@ -94,17 +96,17 @@ const SECOND = 1000;
 /** Where the session could still be found in the store, beyond what the API says. */
 async function traces(t: TestApp, store: StoreKind, handle: SessionHandle, roles: string[]): Promise<string[]> {
   if (store === 'embedded') {
-    return t.app.get(EmbeddedDb).sessions.get(handle.userId)?.has(handle.hash) ? ['embedded record'] : [];
+    return t.app.get(EmbeddedDb).table(SESSIONS).get(handle.userId)?.has(handle.hash) ? ['embedded record'] : [];
   }
   const redis = await inspectRedis();
   const keys = t.app.get(KeyLayout);
   try {
     const found: string[] = [];
     if ((await redis.hExists(keys.userSessions(handle.userId), handle.hash)) === 1) found.push('session field');
-    if ((await activityMembers(redis, t.prefix, roles, handle.userId)).includes(handle.id)) {
+    if ((await activityMembers(redis, t.prefix, roles, handle.userId)).includes(handle.publicId)) {
       found.push('activity index');
     }
-    if ((await redis.zScore(keys.capped(keys.activity(roles, handle.hash)), handle.id)) !== null) {
+    if ((await redis.zScore(keys.capped(keys.activity(roles, handle.hash)), handle.publicId)) !== null) {
       found.push('absolute-deadline index');
     }
     return found;
@@ -116,7 +118,7 @@ async function traces(t: TestApp, store: StoreKind, handle: SessionHandle, roles
 /** A user's sessions as the store's indexes hold them (Redis) or as the embedded store holds them. */
 async function indexed(t: TestApp, store: StoreKind, user: TestUser): Promise<{ own: string[]; activity: string[] }> {
   if (store === 'embedded') {
-    const own = [...(t.app.get(EmbeddedDb).sessions.get(user.id)?.keys() ?? [])].map((h) => `${user.id}.${h}`);
+    const own = [...(t.app.get(EmbeddedDb).table(SESSIONS).get(user.id)?.keys() ?? [])].map((h) => `${user.id}.${h}`);
     return { own: own.sort(), activity: own.sort() };
   }
   const redis = await inspectRedis();
@@ -199,14 +201,14 @@ describe.each(STORE_KINDS)('a request in flight when its session ends (%s store)
     const responses = await held;
 
     expect(responses.map((r) => r.status)).toEqual([200, 200]);
-    const writes = activityWrites(t, handle.id);
+    const writes = activityWrites(t, handle.publicId);
     expect(writes.length).toBeGreaterThan(0);
     expect(await Promise.all(writes.map((w) => w.result))).toEqual(writes.map(() => false));
     expect(await storedSession(t, handle)).toBeNull();
     expect(await traces(t, store, handle, user.roles)).toEqual([]);
     expect(await profileStatus(t.http, victim.cookie)).toBe(401);
     expect((await as(t.http, admin).get(`/admin/users/${user.id}/sessions`).expect(200)).body.sessions).not.toEqual(
-      expect.arrayContaining([expect.objectContaining({ id: handle.id })]),
+      expect.arrayContaining([expect.objectContaining({ id: handle.publicId })]),
     );
   });
 
@@ -225,7 +227,7 @@ describe.each(STORE_KINDS)('a request in flight when its session ends (%s store)
 
     expect((await held).status).toBe(200);
 
-    const writes = activityWrites(t, handle.id);
+    const writes = activityWrites(t, handle.publicId);
     expect(writes.map((w) => w.count)).toEqual([1]);
     expect(await writes[0].result).toBe(true);
     expect((await storedSession(t, handle))?.requestCount).toBe(2);

@@ -319,7 +319,7 @@ describe.each(STORE_KINDS)('activity (%s store)', (store) => {
 
     // Within the interval: counted here, nothing written.
     for (let i = 0; i < 3; i++) await as(t.http, me).get('/auth/profile').expect(200);
-    expect(activityWrites(t, handle.id)).toHaveLength(0);
+    expect(activityWrites(t, handle.publicId)).toHaveLength(0);
     expect(await storedSession(t, handle)).toMatchObject({ requestCount: 1, lastActivityAt: loginAt });
     // The profile already shows what this instance counted, plus the request itself.
     expect((await profile(t, me)).requestCount).toBe(5);
@@ -327,7 +327,7 @@ describe.each(STORE_KINDS)('activity (%s store)', (store) => {
     // The first request after the interval writes everything counted so far; the next ones wait.
     t.clock.advance(61 * SECOND);
     for (let i = 0; i < 5; i++) await as(t.http, me).get('/auth/profile').expect(200);
-    const writes = activityWrites(t, handle.id);
+    const writes = activityWrites(t, handle.publicId);
     expect(writes.map((w) => w.count)).toEqual([5]);
     expect(await writes[0].result).toBe(true);
     const stored = (await storedSession(t, handle))!;
@@ -344,7 +344,7 @@ describe.each(STORE_KINDS)('activity (%s store)', (store) => {
     // The next interval writes once more, with the 7 requests counted since (4 + profile + list + this one).
     t.clock.advance(61 * SECOND);
     await as(t.http, me).get('/auth/profile').expect(200);
-    const again = activityWrites(t, handle.id);
+    const again = activityWrites(t, handle.publicId);
     expect(again.map((w) => w.count)).toEqual([5, 7]);
     expect(await again[1].result).toBe(true);
     expect((await storedSession(t, handle))!.requestCount).toBe(13);
@@ -444,8 +444,8 @@ describe('activity across two instances (redis)', () => {
     await as(a.http, me).get('/auth/profile').expect(200);
     await as(b.http, me).get('/auth/profile').expect(200);
 
-    const fromA = activityWrites(a, handle.id);
-    const fromB = activityWrites(b, handle.id);
+    const fromA = activityWrites(a, handle.publicId);
+    const fromB = activityWrites(b, handle.publicId);
     expect(fromA.map((w) => w.count)).toEqual([4]);
     expect(fromB.map((w) => w.count)).toEqual([5]);
     expect(await Promise.all([fromA[0].result, fromB[0].result])).toEqual([true, true]);

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Param, Patch, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Ip, Param, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -11,13 +11,13 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import type { Request } from 'express';
 import { RevokedDto } from '../auth/auth.dto';
 import { Roles } from '../auth/auth.decorators';
 import { actorOf } from '../auth/auth.service';
 import { CurrentSession } from '../auth/current-session.decorator';
-import { SessionIdPipe, UserIdPipe } from '../common/params';
-import { SessionHandle } from '../session/session-keys';
+import { SessionIdPipe } from '../session/session-id.pipe';
+import { UserIdPipe } from '../users/user-id.pipe';
+import { SessionHandle } from '../session/session-ids';
 import { SessionRecord } from '../session/session-store';
 import { CreateUserDto, DeletedUserDto, PageQueryDto, UpdateUserDto, UserDto, UserListDto } from '../users/users.dto';
 import { UsersService } from '../users/users.service';
@@ -66,9 +66,9 @@ export class AdminController {
   revokeSession(
     @Param('id', SessionIdPipe) handle: SessionHandle,
     @CurrentSession() me: SessionRecord,
-    @Req() req: Request,
+    @Ip() ip: string,
   ): Promise<RevokedDto> {
-    return this.admin.revoke(handle, actorOf(me), req.ip);
+    return this.admin.revoke(handle, actorOf(me), ip);
   }
 
   /** One user's live sessions. */
@@ -85,9 +85,9 @@ export class AdminController {
   revokeUserSessions(
     @Param('userId', UserIdPipe) userId: string,
     @CurrentSession() me: SessionRecord,
-    @Req() req: Request,
+    @Ip() ip: string,
   ): Promise<RevokedDto> {
-    return this.admin.revokeUser(userId, actorOf(me), req.ip);
+    return this.admin.revokeUser(userId, actorOf(me), ip);
   }
 
   /** Creates a user; roles default to ["user"]. */
@@ -95,8 +95,8 @@ export class AdminController {
   @ApiSecurity('csrf')
   @ApiBadRequestResponse({ description: 'Invalid body' })
   @ApiConflictResponse({ description: 'Username already taken' })
-  createUser(@Body() dto: CreateUserDto, @CurrentSession() me: SessionRecord, @Req() req: Request): Promise<UserDto> {
-    return this.users.create(dto, actorOf(me), req.ip);
+  createUser(@Body() dto: CreateUserDto, @CurrentSession() me: SessionRecord, @Ip() ip: string): Promise<UserDto> {
+    return this.users.create(dto, actorOf(me), ip);
   }
 
   /** Users in creation order, one page at a time. */
@@ -116,9 +116,9 @@ export class AdminController {
     @Param('userId', UserIdPipe) userId: string,
     @Body() dto: UpdateUserDto,
     @CurrentSession() me: SessionRecord,
-    @Req() req: Request,
+    @Ip() ip: string,
   ): Promise<UserDto> {
-    return this.users.update(userId, dto, actorOf(me), req.ip);
+    return this.users.update(userId, dto, actorOf(me), ip);
   }
 
   /** Deletes a user and ends all their sessions. */
@@ -130,9 +130,9 @@ export class AdminController {
   deleteUser(
     @Param('userId', UserIdPipe) userId: string,
     @CurrentSession() me: SessionRecord,
-    @Req() req: Request,
+    @Ip() ip: string,
   ): Promise<DeletedUserDto> {
-    return this.users.remove(userId, actorOf(me), req.ip);
+    return this.users.remove(userId, actorOf(me), ip);
   }
 
   /** The audit log, newest first. */

@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
+import { SessionModule } from '../session/session.module';
 import { UsersModule } from '../users/users.module';
 import { AdminController } from './admin.controller';
 import { AdminService } from './admin.service';
 
 @Module({
-  imports: [UsersModule],
+  imports: [UsersModule, SessionModule, AuditModule],
   controllers: [AdminController],
   providers: [AdminService],
 })

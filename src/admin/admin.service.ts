@@ -1,7 +1,7 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { AuditActor, AuditService } from '../audit/audit.service';
 import { describeDevice } from '../auth/auth.service';
-import { SessionHandle } from '../session/session-keys';
+import { SessionHandle } from '../session/session-ids';
 import { SessionService } from '../session/session.service';
 import { decodeCursor, pageInMemory, SessionRecord } from '../session/session-store';
 import { RevokedDto } from '../auth/auth.dto';
@@ -31,7 +31,7 @@ export class AdminService {
     return {
       ...stats,
       recentSessions: recent.sessions.map((s) => ({
-        id: s.handle.id,
+        id: s.handle.publicId,
         userId: s.handle.userId,
         username: s.username,
         lastActivityAt: iso(s.lastActivityAt),
@@ -60,7 +60,7 @@ export class AdminService {
 
   async revoke(handle: SessionHandle, actor: AuditActor, ip?: string): Promise<RevokedDto> {
     if (!(await this.sessions.revoke(handle))) throw new NotFoundException('Session not found');
-    await this.audit.record({ type: 'session_revoked', actor, subject: handle.id, ip, detail: 'by an admin' });
+    await this.audit.record({ type: 'session_revoked', actor, subject: handle.publicId, ip, detail: 'by an admin' });
     return { revoked: 1 };
   }
 
@@ -71,7 +71,7 @@ export class AdminService {
         this.audit.record({
           type: 'session_revoked',
           actor,
-          subject: h.id,
+          subject: h.publicId,
           ip,
           detail: 'by an admin (all of the user)',
         }),
@@ -86,7 +86,7 @@ export class AdminService {
 
   private toDto(s: SessionRecord): AdminSessionDto {
     return {
-      id: s.handle.id,
+      id: s.handle.publicId,
       userId: s.handle.userId,
       username: s.username,
       roles: s.roles,

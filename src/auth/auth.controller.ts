@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Ip, Param, Post, Req, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiCookieAuth,
@@ -13,20 +13,27 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { DeviceIdPipe, SessionIdPipe } from '../common/params';
-import { SessionHandle } from '../session/session-keys';
+import { SessionIdPipe } from '../session/session-id.pipe';
+import { SessionHandle } from '../session/session-ids';
+import { SessionCookie } from '../session/session-cookie';
+import type { RequestSession } from '../session/session.middleware';
+import { LoginContext } from '../session/session.service';
 import { SessionRecord } from '../session/session-store';
 import { CsrfDto, LoginDto, LoginResponseDto, LogoutDto, OwnSessionsDto, ProfileDto, RevokedDto } from './auth.dto';
 import { Public } from './auth.decorators';
 import { AuthService } from './auth.service';
-import { CurrentSession } from './current-session.decorator';
+import { CurrentSession, LiveSession } from './current-session.decorator';
+import { DeviceIdPipe } from './device-id.pipe';
 
 @ApiTags('auth')
 @ApiUnauthorizedResponse({ description: 'No live session' })
 @ApiServiceUnavailableResponse({ description: 'The session store cannot be reached' })
 @Controller('auth')
 export class AuthController {
-  constructor(private readonly auth: AuthService) {}
+  constructor(
+    private readonly auth: AuthService,
+    private readonly cookie: SessionCookie,
+  ) {}
 
   /** Logs in: sets the session cookie (a new id every time) and returns the CSRF token. */
   @Public()
@@ -39,8 +46,15 @@ export class AuthController {
   @ApiServiceUnavailableResponse({
     description: 'The session store cannot be reached, or too many logins are being checked at once',
   })
-  login(@Req() req: Request, @Body() dto: LoginDto): Promise<LoginResponseDto> {
-    return this.auth.login(req, dto);
+  async login(
+    @Body() dto: LoginDto,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<LoginResponseDto> {
+    const context: LoginContext = { ip: req.ip ?? '', userAgent: req.get('user-agent'), secure: req.secure };
+    const { response, cookie } = await this.auth.login(dto, context, req.liveSession);
+    this.cookie.write(res, cookie.secretId, cookie.expiresAt);
+    return response;
   }
 
   /** Ends the current session everywhere and clears the cookie. */
@@ -50,11 +64,13 @@ export class AuthController {
   @ApiSecurity('csrf')
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
   logout(
-    @Req() req: Request,
+    @LiveSession() session: RequestSession,
+    @Ip() ip: string,
     @Res({ passthrough: true }) res: Response,
-    @CurrentSession() session: SessionRecord,
   ): Promise<LogoutDto> {
-    return this.auth.logout(req, res, session);
+    // Cleared even if ending the session in the store fails: this browser is logged out either way.
+    this.cookie.clear(res);
+    return this.auth.logout(session, ip);
   }
 
   /** Who is logged in, and this session's figures. */
@@ -67,8 +83,8 @@ export class AuthController {
   /** The CSRF token of the current session, for clients that lost it. */
   @Get('csrf')
   @ApiCookieAuth('session')
-  csrf(@Req() req: Request): CsrfDto {
-    return this.auth.csrf(req);
+  csrf(@LiveSession() session: RequestSession): CsrfDto {
+    return this.auth.csrf(session);
   }
 
   /** The caller's live sessions on every device, newest activity first. */
@@ -83,8 +99,8 @@ export class AuthController {
   @ApiCookieAuth('session')
   @ApiSecurity('csrf')
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
-  revokeOthers(@CurrentSession() session: SessionRecord, @Req() req: Request): Promise<RevokedDto> {
-    return this.auth.revokeOthers(session, req.ip);
+  revokeOthers(@CurrentSession() session: SessionRecord, @Ip() ip: string): Promise<RevokedDto> {
+    return this.auth.revokeOthers(session, ip);
   }
 
   /** Ends one of the caller's own sessions. */
@@ -96,11 +112,11 @@ export class AuthController {
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
   @ApiNotFoundResponse({ description: 'No such session of the caller' })
   revokeOwn(
-    @CurrentSession() session: SessionRecord,
+    @LiveSession() session: RequestSession,
     @Param('id', SessionIdPipe) target: SessionHandle,
-    @Req() req: Request,
+    @Ip() ip: string,
   ): Promise<RevokedDto> {
-    return this.auth.revokeOwn(session, target, req.ip);
+    return this.auth.revokeOwn(session, target, ip);
   }
 
   /** Ends the caller's session(s) on one device. */
@@ -110,10 +126,10 @@ export class AuthController {
   @ApiBadRequestResponse({ description: 'Not a device id' })
   @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
   revokeDevice(
-    @CurrentSession() session: SessionRecord,
+    @LiveSession() session: RequestSession,
     @Param('deviceId', DeviceIdPipe) deviceId: string,
-    @Req() req: Request,
+    @Ip() ip: string,
   ): Promise<RevokedDto> {
-    return this.auth.revokeDevice(session, deviceId, req.ip);
+    return this.auth.revokeDevice(session, deviceId, ip);
   }
 }

@@ -1,20 +1,34 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { AuditModule } from '../audit/audit.module';
+import { Clock } from '../common/clock';
+import { ClockModule } from '../common/clock.module';
 import { MetricsModule } from '../metrics/metrics.module';
+import { RedisModule } from '../redis/redis.module';
+import { storeProvider } from '../redis/store-provider';
+import { SessionModule } from '../session/session.module';
 import { UsersModule } from '../users/users.module';
 import { AccessGuard } from './access.guard';
 import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';
 import { AuthService } from './auth.service';
 import { CsrfGuard } from './csrf.guard';
+import { LoginCounters } from './login-counters';
 import { LoginLimiter } from './login-limiter';
+import { MemoryLoginCounters } from './memory-login-counters';
+import { RedisLoginCounters } from './redis-login-counters';
 import { RolesGuard } from './roles.guard';
 
 @Module({
-  imports: [UsersModule, MetricsModule],
+  imports: [RedisModule, ClockModule, SessionModule, UsersModule, AuditModule, MetricsModule],
   controllers: [AuthController],
   providers: [
     AuthService,
+    storeProvider(LoginCounters, {
+      inject: [Clock],
+      redis: (client, keys) => new RedisLoginCounters(client, keys),
+      memory: (db, clock) => new MemoryLoginCounters(db, clock),
+    }),
     LoginLimiter,
     AuthGuard,
     CsrfGuard,

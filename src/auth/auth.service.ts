@@ -1,17 +1,11 @@
-import {
-  BadRequestException,
-  HttpException,
-  HttpStatus,
-  Injectable,
-  NotFoundException,
-  UnauthorizedException,
-} from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { BadRequestException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
 import { AuditActor, AuditService } from '../audit/audit.service';
+import { TooManyRequestsException } from '../common/too-many-requests.exception';
 import { SessionConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
-import { SessionHandle } from '../session/session-keys';
-import { SessionService } from '../session/session.service';
+import { SessionHandle } from '../session/session-ids';
+import type { RequestSession } from '../session/session.middleware';
+import { LoginContext, SessionService } from '../session/session.service';
 import { SessionRecord } from '../session/session-store';
 import { UsersService } from '../users/users.service';
 import { LoginLimiter } from './login-limiter';
@@ -36,6 +30,12 @@ export function actorOf(record: SessionRecord): AuditActor {
   return { userId: record.handle.userId, username: record.username };
 }
 
+/** A login's answer, and the cookie the controller sets with it. */
+export interface LoginResult {
+  response: LoginResponseDto;
+  cookie: { secretId: string; expiresAt: number };
+}
+
 @Injectable()
 export class AuthService {
   constructor(
@@ -47,27 +47,23 @@ export class AuthService {
     private readonly config: SessionConfig,
   ) {}
 
-  async login(req: Request, dto: LoginDto): Promise<LoginResponseDto> {
+  /** `current` is the session the request came with: a successful login ends it (no session fixation). */
+  async login(dto: LoginDto, context: LoginContext, current?: RequestSession): Promise<LoginResult> {
     // A Secure cookie is never sent over plain HTTP: say so instead of creating a session nobody gets.
-    if (this.config.cookieSecure && !req.secure) {
+    if (this.config.cookieSecure && !context.secure) {
       throw new BadRequestException('Log in over HTTPS (behind a TLS proxy, set TRUST_PROXY)');
     }
-    const ip = req.ip ?? '';
+    const { ip } = context;
     const attempt = await this.limiter.attempt(dto.username, ip);
     if (attempt.retryAfter > 0) {
       this.metrics.logins.inc({ outcome: 'rate_limited' });
-      req.res?.setHeader('Retry-After', String(attempt.retryAfter));
-      throw new HttpException(
-        {
-          statusCode: 429,
-          message: `Too many failed logins, try again in ${attempt.retryAfter} s`,
-          error: 'Too Many Requests',
-        },
-        HttpStatus.TOO_MANY_REQUESTS,
+      throw new TooManyRequestsException(
+        `Too many failed logins, try again in ${attempt.retryAfter} s`,
+        attempt.retryAfter,
       );
     }
     const user = await this.users.verifyCredentials(dto.username, dto.password);
-    const started = user ? await this.sessions.start(req, req.res!, user, dto.deviceId ?? null) : null;
+    const started = user ? await this.sessions.start(user, context, dto.deviceId ?? null, current) : null;
     // One answer for unknown user, wrong password, disabled account and a user changed meanwhile.
     if (!user || !started) {
       this.metrics.logins.inc({ outcome: 'failure' });
@@ -77,25 +73,33 @@ export class AuthService {
     }
     this.metrics.logins.inc({ outcome: 'success' });
     await this.limiter.succeeded(attempt);
-    const { record, ended, csrfToken } = started;
+    const { secretId, record, ended, csrfToken } = started;
     const actor = actorOf(record);
-    await this.audit.record({ type: 'login', actor, subject: record.handle.id, ip: req.ip });
-    await this.recordRevoked(actor, ended, req.ip, 'ended by a newer login (same device or session limit)');
+    await this.audit.record({ type: 'login', actor, subject: record.handle.publicId, ip });
+    await this.recordRevoked(actor, ended, ip, 'ended by a newer login (same device or session limit)');
     return {
-      user: { id: user.id, username: user.username, roles: user.roles },
-      session: {
-        id: record.handle.id,
-        deviceId: record.deviceId,
-        createdAt: iso(record.createdAt),
-        expiresAt: iso(this.sessions.expiresAt(record)),
+      response: {
+        user: { id: user.id, username: user.username, roles: user.roles },
+        session: {
+          id: record.handle.publicId,
+          deviceId: record.deviceId,
+          createdAt: iso(record.createdAt),
+          expiresAt: iso(this.sessions.expiresAt(record)),
+        },
+        csrfToken,
       },
-      csrfToken,
+      cookie: { secretId, expiresAt: record.absoluteExpiresAt },
     };
   }
 
-  async logout(req: Request, res: Response, record: SessionRecord): Promise<LogoutDto> {
-    await this.sessions.end(req, res);
-    await this.audit.record({ type: 'logout', actor: actorOf(record), subject: record.handle.id, ip: req.ip });
+  async logout(session: RequestSession, ip: string | undefined): Promise<LogoutDto> {
+    await this.sessions.end(session);
+    await this.audit.record({
+      type: 'logout',
+      actor: actorOf(session.record),
+      subject: session.record.handle.publicId,
+      ip,
+    });
     return { loggedOut: true };
   }
 
@@ -105,7 +109,7 @@ export class AuthService {
       username: record.username,
       roles: record.roles,
       session: {
-        id: record.handle.id,
+        id: record.handle.publicId,
         deviceId: record.deviceId,
         createdAt: iso(record.createdAt),
         lastActivityAt: iso(record.lastActivityAt),
@@ -116,8 +120,8 @@ export class AuthService {
     };
   }
 
-  csrf(req: Request): CsrfDto {
-    return { csrfToken: this.sessions.csrfToken(req.liveSession!.id) };
+  csrf(session: RequestSession): CsrfDto {
+    return { csrfToken: this.sessions.csrfToken(session.secretId) };
   }
 
   async listOwn(current: SessionRecord): Promise<OwnSessionsDto> {
@@ -126,11 +130,12 @@ export class AuthService {
   }
 
   /** Ends one of the caller's sessions; another user's id is indistinguishable from no session. */
-  async revokeOwn(current: SessionRecord, target: SessionHandle, ip: string | undefined): Promise<RevokedDto> {
-    if (target.userId !== current.handle.userId || !(await this.sessions.revoke(target))) {
+  async revokeOwn(current: RequestSession, target: SessionHandle, ip: string | undefined): Promise<RevokedDto> {
+    const { record } = current;
+    if (target.userId !== record.handle.userId || !(await this.sessions.revoke(target, current))) {
       throw new NotFoundException('Session not found');
     }
-    await this.recordRevoked(actorOf(current), [target], ip, 'by its owner');
+    await this.recordRevoked(actorOf(record), [target], ip, 'by its owner');
     return { revoked: 1 };
   }
 
@@ -140,9 +145,10 @@ export class AuthService {
     return { revoked: ended.length };
   }
 
-  async revokeDevice(current: SessionRecord, deviceId: string, ip: string | undefined): Promise<RevokedDto> {
-    const ended = await this.sessions.revokeForUser(current.handle.userId, { deviceId });
-    await this.recordRevoked(actorOf(current), ended, ip, `by its owner (device ${deviceId})`);
+  async revokeDevice(current: RequestSession, deviceId: string, ip: string | undefined): Promise<RevokedDto> {
+    const { record } = current;
+    const ended = await this.sessions.revokeForUser(record.handle.userId, { deviceId }, current);
+    await this.recordRevoked(actorOf(record), ended, ip, `by its owner (device ${deviceId})`);
     return { revoked: ended.length };
   }
 
@@ -153,13 +159,13 @@ export class AuthService {
     detail: string,
   ): Promise<void> {
     await Promise.all(
-      ended.map((h) => this.audit.record({ type: 'session_revoked', actor, subject: h.id, ip, detail })),
+      ended.map((h) => this.audit.record({ type: 'session_revoked', actor, subject: h.publicId, ip, detail })),
     );
   }
 
   private toOwnSession(s: SessionRecord, current: SessionRecord): OwnSessionDto {
     return {
-      id: s.handle.id,
+      id: s.handle.publicId,
       deviceId: s.deviceId,
       userAgent: describeDevice(s),
       browser: s.browser,
@@ -168,7 +174,7 @@ export class AuthService {
       createdAt: iso(s.createdAt),
       lastActivityAt: iso(s.lastActivityAt),
       expiresAt: iso(this.sessions.expiresAt(s)),
-      current: s.handle.id === current.handle.id,
+      current: s.handle.publicId === current.handle.publicId,
     };
   }
 }

@@ -3,7 +3,6 @@ import { Reflector } from '@nestjs/core';
 import { Clock } from '../common/clock';
 import { loadConfig } from '../config/config';
 import { ActivityTracker } from '../session/activity-tracker';
-import { SessionCookie } from '../session/session-cookie';
 import { SessionService } from '../session/session.service';
 import { SessionStore } from '../session/session-store';
 import { Public } from './auth.decorators';
@@ -20,7 +19,7 @@ const SID = 'AAAAAAAAAAAA.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
 
 interface FakeRequest {
   method: string;
-  liveSession?: { id: string; record: object };
+  liveSession?: { secretId: string; record: object };
   headers: Record<string, string>;
   get(name: string): string | undefined;
 }
@@ -29,7 +28,7 @@ function requestOf(method: string, options: { session?: boolean; token?: string 
   const headers: Record<string, string> = options.token === undefined ? {} : { 'x-csrf-token': options.token };
   return {
     method,
-    liveSession: options.session === false ? undefined : { id: SID, record: { roles: ['user'] } },
+    liveSession: options.session === false ? undefined : { secretId: SID, record: { roles: ['user'] } },
     headers,
     get: (name) => headers[name.toLowerCase()],
   };
@@ -97,13 +96,7 @@ describe('CsrfGuard', () => {
     function serviceWith(secrets: string[]): SessionService {
       const config = loadConfig({ SESSION_SECRET: secrets.join(',') }).session;
       // Token work touches neither the store nor the tracker.
-      return new SessionService(
-        {} as SessionStore,
-        {} as ActivityTracker,
-        config,
-        new Clock(),
-        new SessionCookie(config),
-      );
+      return new SessionService({} as SessionStore, {} as ActivityTracker, config, new Clock());
     }
 
     it('accepts the token SessionService issued for this session only', () => {

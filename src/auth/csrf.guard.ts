@@ -19,7 +19,7 @@ export class CsrfGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<Request>();
     const session = req.liveSession;
     if (SAFE_METHODS.has(req.method) || !session || isPublic(this.reflector, context)) return true;
-    if (!this.sessions.verifyCsrf(session.id, req.get(CSRF_HEADER))) {
+    if (!this.sessions.verifyCsrf(session.secretId, req.get(CSRF_HEADER))) {
       throw new ForbiddenException('Missing or invalid CSRF token');
     }
     return true;

@@ -1,23 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import ipaddr from 'ipaddr.js';
-import { Clock } from '../common/clock';
 import { AuthConfig } from '../config/config';
-import { InjectRedis, RedisClient, runScript, script } from '../session/redis.provider';
-import { KeyLayout } from '../session/session-keys';
 import { usernameKey } from '../users/user-store';
-
-/** KEYS: counter. ARGV: windowMs. Counts an attempt; the window starts at the first. Returns {count, ttl ms}. */
-const COUNT_ATTEMPT = script(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return { n, redis.call('PTTL', KEYS[1]) }
-`);
-
-interface Window {
-  count: number;
-  resetAt: number;
-}
+import { Counter, LoginCounters } from './login-counters';
 
 const digest = (text: string): string => createHash('sha256').update(text).digest('base64url').slice(0, 22);
 
@@ -28,6 +14,9 @@ function clientNetwork(ip: string): string {
   if (address.kind() === 'ipv4') return address.toString();
   return `${(address as ipaddr.IPv6).parts.slice(0, 4).join(':')}::/64`;
 }
+
+const usernameCounter = (username: string): Counter => ({ by: 'username', digest: digest(usernameKey(username)) });
+const networkCounter = (ip: string): Counter => ({ by: 'network', digest: digest(clientNetwork(ip)) });
 
 export interface Attempt {
   /** 0 when the attempt may go ahead; else seconds until the client may try again. */
@@ -49,78 +38,34 @@ export interface Attempt {
 @Injectable()
 export class LoginLimiter {
   private readonly windowMs: number;
-  /** The embedded store's counters. */
-  private readonly local = new Map<string, Window>();
 
   constructor(
-    @InjectRedis() private readonly redis: RedisClient | null,
-    private readonly keys: KeyLayout,
+    private readonly counters: LoginCounters,
     private readonly config: AuthConfig,
-    private readonly clock: Clock,
   ) {
     this.windowMs = config.loginWindowSeconds * 1000;
   }
 
   /** Checks the client, then counts the attempt against the username; says whether it may go ahead. */
   async attempt(username: string, ip: string): Promise<Attempt> {
-    const [userKey, ipKey] = this.counters(username, ip);
-    const client = await this.peek(ipKey);
+    const client = await this.counters.peek(networkCounter(ip));
     if (client.count >= this.config.loginMaxFailures) return { retryAfter: this.seconds(client.ttlMs), username, ip };
-    const user = await this.count(userKey);
+    const user = await this.counters.increment(usernameCounter(username), this.windowMs);
     if (user.count > this.config.loginMaxFailures) return { retryAfter: this.seconds(user.ttlMs), username, ip };
     return { retryAfter: 0, username, ip };
   }
 
   /** The attempt failed: the client's count goes up (the username's already did). */
   async failed(attempt: Attempt): Promise<void> {
-    const [, ipKey] = this.counters(attempt.username, attempt.ip);
-    await this.count(ipKey);
+    await this.counters.increment(networkCounter(attempt.ip), this.windowMs);
   }
 
   /** The attempt succeeded: the username starts afresh. */
   async succeeded(attempt: Attempt): Promise<void> {
-    const [userKey] = this.counters(attempt.username, attempt.ip);
-    if (this.redis) await this.redis.del(userKey);
-    else this.local.delete(userKey);
-  }
-
-  private counters(username: string, ip: string): [string, string] {
-    return [
-      this.keys.loginFailuresByUser(digest(usernameKey(username))),
-      this.keys.loginFailuresByIp(digest(clientNetwork(ip))),
-    ];
-  }
-
-  private async count(key: string): Promise<{ count: number; ttlMs: number }> {
-    if (this.redis) {
-      const [count, ttlMs] = await runScript<[number, number]>(this.redis, COUNT_ATTEMPT, [key], [this.windowMs]);
-      return { count, ttlMs };
-    }
-    const window = this.liveWindow(key) ?? { count: 0, resetAt: this.clock.now() + this.windowMs };
-    window.count += 1;
-    this.local.set(key, window);
-    return { count: window.count, ttlMs: window.resetAt - this.clock.now() };
-  }
-
-  private async peek(key: string): Promise<{ count: number; ttlMs: number }> {
-    if (this.redis) {
-      const [count, ttlMs] = await Promise.all([this.redis.get(key), this.redis.pTTL(key)]);
-      return { count: Number(count ?? 0), ttlMs };
-    }
-    const window = this.liveWindow(key);
-    return { count: window?.count ?? 0, ttlMs: window ? window.resetAt - this.clock.now() : 0 };
+    await this.counters.reset(usernameCounter(attempt.username));
   }
 
   private seconds(ms: number): number {
     return Math.max(1, Math.ceil(ms / 1000));
-  }
-
-  private liveWindow(key: string): Window | undefined {
-    const window = this.local.get(key);
-    if (window && window.resetAt <= this.clock.now()) {
-      this.local.delete(key);
-      return undefined;
-    }
-    return window;
   }
 }

@@ -1,10 +1,12 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { isStoreUnavailable, STORE_UNAVAILABLE_BODY } from './store-errors';
+import { isStoreUnavailable, STORE_UNAVAILABLE_BODY } from '../redis/store-errors';
+import { TooManyRequestsException } from './too-many-requests.exception';
 
 /**
- * The one global filter: HTTP exceptions pass through as Nest renders them; a store outage becomes
- * 503 instead of 500; anything else is logged here and answered without a stack or library name.
+ * The one global filter: HTTP exceptions pass through as Nest renders them (a 429 with its
+ * Retry-After); a store outage becomes 503 instead of 500; anything else is logged here and
+ * answered without a stack or library name.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -14,6 +16,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     if (res.headersSent) return;
     if (exception instanceof HttpException) {
+      if (exception instanceof TooManyRequestsException) res.set('Retry-After', String(exception.retryAfter));
       const body = exception.getResponse();
       res
         .status(exception.getStatus())
@@ -26,7 +29,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
       res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
       return;
     }
-    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    // The log gets the error's type and stack; the client only the generic body below.
+    this.logger.error(exception instanceof Error ? exception : String(exception));
     res.status(500).json({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
   }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { MetricsService } from '../metrics/metrics.service';
-import { JsonLogger } from './json-logger';
+import { JsonLogger } from './logger';
 import { withRequestId } from './request-context';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -51,7 +51,7 @@ export function requestEdge({ logger, metrics, headers }: EdgeOptions): RequestH
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
       metrics.observeRequest(req.method, route, res.statusCode, ms / 1000);
       logger.event(
-        'log',
+        'info',
         'HTTP',
         { method: req.method, path: req.path, status: res.statusCode, ms, ip: req.ip },
         requestId,

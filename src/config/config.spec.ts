@@ -202,3 +202,15 @@ describe('PASSWORD_HASH_CONCURRENCY', () => {
     expect(problemsOf({ PASSWORD_HASH_CONCURRENCY: value }).join('\n')).toMatch(/^PASSWORD_HASH_CONCURRENCY /m);
   });
 });
+
+describe('LOG_LEVEL', () => {
+  it('is info unless set, and takes a level in any case', () => {
+    expect(loadConfig({}).app.logLevel).toBe('info');
+    expect(loadConfig({ LOG_LEVEL: 'DEBUG' }).app.logLevel).toBe('debug');
+    expect(loadConfig({ LOG_LEVEL: 'warn' }).app.logLevel).toBe('warn');
+  });
+
+  it.each(['verbose', 'trace', 'log', 'loud'])('refuses %s, naming the variable', (value) => {
+    expect(problemsOf({ LOG_LEVEL: value })).toContain('LOG_LEVEL must be error, warn, info or debug');
+  });
+});

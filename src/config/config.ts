@@ -15,6 +15,7 @@ import {
   MinLength,
   ValidateIf,
 } from 'class-validator';
+import { LOG_LEVELS, LogLevel } from '../common/logger';
 import { ConfigError, Env, parseBoolean, parseList, readEnv } from './env';
 
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
@@ -31,6 +32,10 @@ class EnvVars {
 
   @IsString()
   HOST = '0.0.0.0';
+
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.toLowerCase() : value))
+  @IsIn(LOG_LEVELS, { message: 'LOG_LEVEL must be error, warn, info or debug' })
+  LOG_LEVEL: LogLevel = 'info';
 
   @Transform(({ value }) => parseTrustProxy(value))
   @ValidateIf((o: EnvVars) => typeof o.TRUST_PROXY !== 'boolean' && typeof o.TRUST_PROXY !== 'number')
@@ -157,13 +162,22 @@ function hostPort(entry: string): HostPort {
   return { host: entry.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(entry.slice(at + 1)) };
 }
 
+/**
+ * The data fields of a config class, taken as one named argument so that a call reads
+ * `new SessionConfig({ cookieName: 'sid', ... })` instead of nine positional values.
+ */
+type Fields<T> = { readonly [K in keyof T as T[K] extends (...args: never[]) => unknown ? never : K]: T[K] };
+
 export class AppConfig {
-  constructor(
-    readonly env: 'development' | 'production' | 'test',
-    readonly port: number,
-    readonly host: string,
-    readonly trustProxy: boolean | number | string,
-  ) {}
+  declare readonly env: 'development' | 'production' | 'test';
+  declare readonly port: number;
+  declare readonly host: string;
+  declare readonly trustProxy: boolean | number | string;
+  declare readonly logLevel: LogLevel;
+
+  constructor(fields: Omit<Fields<AppConfig>, 'production'>) {
+    Object.assign(this, fields);
+  }
 
   get production(): boolean {
     return this.env === 'production';
@@ -177,41 +191,52 @@ export type RedisTopology =
   | { kind: 'sentinel'; sentinels: HostPort[]; name: string };
 
 export class RedisConfig {
-  constructor(
-    readonly topology: RedisTopology,
-    readonly keyPrefix: string,
-    readonly password?: string,
-  ) {}
+  declare readonly topology: RedisTopology;
+  declare readonly keyPrefix: string;
+  declare readonly password?: string;
+
+  constructor(fields: Fields<RedisConfig>) {
+    Object.assign(this, fields);
+  }
 }
 
 export class SessionConfig {
-  constructor(
-    /** First signs, all verify. */
-    readonly secrets: string[],
-    readonly secretGenerated: boolean,
-    readonly cookieName: string,
-    readonly cookieSecure: boolean,
-    readonly cookieSameSite: 'lax' | 'strict' | 'none',
-    readonly idleTimeoutMs: number,
-    readonly absoluteTimeoutMs: number,
-    readonly touchIntervalMs: number,
-    readonly maxSessionsPerUser: number,
-  ) {}
+  /** First signs, all verify. */
+  declare readonly secrets: string[];
+  declare readonly secretGenerated: boolean;
+  declare readonly cookieName: string;
+  declare readonly cookieSecure: boolean;
+  declare readonly cookieSameSite: 'lax' | 'strict' | 'none';
+  declare readonly idleTimeoutMs: number;
+  declare readonly absoluteTimeoutMs: number;
+  declare readonly touchIntervalMs: number;
+  declare readonly maxSessionsPerUser: number;
+
+  constructor(fields: Fields<SessionConfig>) {
+    Object.assign(this, fields);
+  }
 }
 
 export class AuthConfig {
-  constructor(
-    readonly adminUsername: string | undefined,
-    readonly adminPassword: string | undefined,
-    readonly loginMaxFailures: number,
-    readonly loginWindowSeconds: number,
-    /** argon2 hashes running at once; by default one core is left to the event loop. */
-    readonly passwordHashConcurrency = Math.max(1, availableParallelism() - 1),
-  ) {}
+  declare readonly adminUsername?: string;
+  declare readonly adminPassword?: string;
+  declare readonly loginMaxFailures: number;
+  declare readonly loginWindowSeconds: number;
+  /** argon2 hashes running at once; by default one core is left to the event loop. */
+  declare readonly passwordHashConcurrency: number;
+
+  constructor(fields: Omit<Fields<AuthConfig>, 'passwordHashConcurrency'> & { passwordHashConcurrency?: number }) {
+    Object.assign(this, fields);
+    this.passwordHashConcurrency = fields.passwordHashConcurrency ?? Math.max(1, availableParallelism() - 1);
+  }
 }
 
 export class AuditConfig {
-  constructor(readonly maxEntries: number) {}
+  declare readonly maxEntries: number;
+
+  constructor(fields: Fields<AuditConfig>) {
+    Object.assign(this, fields);
+  }
 }
 
 export interface Config {
@@ -263,27 +288,33 @@ export function loadConfig(env: Env): Config {
 
   const secrets = v.SESSION_SECRET ?? [randomBytes(32).toString('base64url')];
   return {
-    app: new AppConfig(v.NODE_ENV as AppConfig['env'], v.PORT, v.HOST, v.TRUST_PROXY),
-    redis: new RedisConfig(topology, v.REDIS_KEY_PREFIX, v.REDIS_PASSWORD),
-    session: new SessionConfig(
+    app: new AppConfig({
+      env: v.NODE_ENV as AppConfig['env'],
+      port: v.PORT,
+      host: v.HOST,
+      trustProxy: v.TRUST_PROXY,
+      logLevel: v.LOG_LEVEL,
+    }),
+    redis: new RedisConfig({ topology, keyPrefix: v.REDIS_KEY_PREFIX, password: v.REDIS_PASSWORD }),
+    session: new SessionConfig({
       secrets,
-      v.SESSION_SECRET === undefined,
-      production && secure ? `__Host-${v.SESSION_COOKIE_NAME}` : v.SESSION_COOKIE_NAME,
-      secure,
-      v.COOKIE_SAMESITE,
-      v.SESSION_IDLE_TIMEOUT * 1000,
-      v.SESSION_ABSOLUTE_TIMEOUT * 1000,
-      v.SESSION_TOUCH_INTERVAL * 1000,
-      v.MAX_SESSIONS_PER_USER,
-    ),
-    auth: new AuthConfig(
-      v.ADMIN_USERNAME,
-      v.ADMIN_PASSWORD,
-      v.LOGIN_MAX_FAILURES,
-      v.LOGIN_WINDOW,
-      v.PASSWORD_HASH_CONCURRENCY,
-    ),
-    audit: new AuditConfig(v.AUDIT_MAX_ENTRIES),
+      secretGenerated: v.SESSION_SECRET === undefined,
+      cookieName: production && secure ? `__Host-${v.SESSION_COOKIE_NAME}` : v.SESSION_COOKIE_NAME,
+      cookieSecure: secure,
+      cookieSameSite: v.COOKIE_SAMESITE,
+      idleTimeoutMs: v.SESSION_IDLE_TIMEOUT * 1000,
+      absoluteTimeoutMs: v.SESSION_ABSOLUTE_TIMEOUT * 1000,
+      touchIntervalMs: v.SESSION_TOUCH_INTERVAL * 1000,
+      maxSessionsPerUser: v.MAX_SESSIONS_PER_USER,
+    }),
+    auth: new AuthConfig({
+      adminUsername: v.ADMIN_USERNAME,
+      adminPassword: v.ADMIN_PASSWORD,
+      loginMaxFailures: v.LOGIN_MAX_FAILURES,
+      loginWindowSeconds: v.LOGIN_WINDOW,
+      passwordHashConcurrency: v.PASSWORD_HASH_CONCURRENCY,
+    }),
+    audit: new AuditConfig({ maxEntries: v.AUDIT_MAX_ENTRIES }),
   };
 }
 

@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Controller, Get } from '@nestjs/common';
 import { ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../auth/auth.decorators';
-import { SessionStore } from '../session/session-store';
+import { StoreHealth } from '../redis/store-health';
 
 const PING_TIMEOUT_MS = 1000;
 
@@ -15,7 +15,7 @@ export class HealthController implements BeforeApplicationShutdown {
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
-    private readonly store: SessionStore,
+    private readonly store: StoreHealth,
   ) {}
 
   /** Readiness turns 503 as soon as shutdown starts, so the load balancer stops sending new requests. */

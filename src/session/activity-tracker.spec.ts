@@ -2,8 +2,9 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { loadConfig } from '../config/config';
+import { newUserId } from '../users/user-ids';
 import { ActivityTracker } from './activity-tracker';
-import { handleFromSessionId, newSessionId, newUserId, SessionHandle } from './session-keys';
+import { handleFromSessionId, newSessionId, SessionHandle } from './session-ids';
 import { SessionStore } from './session-store';
 
 const INTERVAL = 1000;
@@ -32,7 +33,7 @@ class FakeStore {
   }
 
   recordActivity(handle: SessionHandle, at: number, count: number): Promise<boolean> {
-    this.writes.push({ id: handle.id, at, count });
+    this.writes.push({ id: handle.publicId, at, count });
     const outcome = this.outcomes.shift() ?? true;
     return outcome instanceof Error ? Promise.reject(outcome) : Promise.resolve(outcome);
   }
@@ -92,13 +93,13 @@ describe('ActivityTracker', () => {
     clock.at += 600;
     tracker.seen(handle, loginAt);
 
-    expect(store.writes).toEqual([{ id: handle.id, at: clock.now(), count: 3 }]);
+    expect(store.writes).toEqual([{ id: handle.publicId, at: clock.now(), count: 3 }]);
     expect(tracker.unwritten(handle)).toBe(0);
   });
 
   it('writes at once when the stored activity is already older than the interval', () => {
     tracker.seen(handle, loginAt - 5 * INTERVAL);
-    expect(store.writes).toEqual([{ id: handle.id, at: loginAt, count: 1 }]);
+    expect(store.writes).toEqual([{ id: handle.publicId, at: loginAt, count: 1 }]);
   });
 
   it('writes at most once per interval under a steady stream, and the counts add up', async () => {
@@ -116,7 +117,7 @@ describe('ActivityTracker', () => {
       expect(write.at - previous).toBeGreaterThanOrEqual(INTERVAL);
       previous = write.at;
     }
-    expect(store.counted(handle.id) + tracker.unwritten(handle)).toBe(95);
+    expect(store.counted(handle.publicId) + tracker.unwritten(handle)).toBe(95);
   });
 
   it('keeps the counts of different sessions apart', () => {
@@ -127,7 +128,7 @@ describe('ActivityTracker', () => {
     clock.at += INTERVAL;
     tracker.seen(other, loginAt);
 
-    expect(store.writes).toEqual([{ id: other.id, at: clock.now(), count: 3 }]);
+    expect(store.writes).toEqual([{ id: other.publicId, at: clock.now(), count: 3 }]);
     expect(tracker.unwritten(handle)).toBe(1);
     expect(tracker.unwritten(other)).toBe(0);
   });
@@ -143,7 +144,7 @@ describe('ActivityTracker', () => {
     answer(true);
     await settle();
 
-    expect(store.writes).toEqual([{ id: handle.id, at: loginAt, count: 1 }]);
+    expect(store.writes).toEqual([{ id: handle.publicId, at: loginAt, count: 1 }]);
     expect(tracker.unwritten(handle)).toBe(2);
   });
 
@@ -164,7 +165,7 @@ describe('ActivityTracker', () => {
     clock.at += INTERVAL;
     tracker.seen(handle, loginAt);
     expect(store.writes).toHaveLength(2);
-    expect(store.writes[1]).toEqual({ id: handle.id, at: clock.now(), count: 4 });
+    expect(store.writes[1]).toEqual({ id: handle.publicId, at: clock.now(), count: 4 });
     await settle();
     expect(tracker.unwritten(handle)).toBe(0);
   });
@@ -211,8 +212,8 @@ describe('ActivityTracker', () => {
     await tracker.onApplicationShutdown();
 
     expect(store.writes).toHaveLength(2);
-    expect(store.counted(handle.id)).toBe(2);
-    expect(store.counted(other.id)).toBe(1);
+    expect(store.counted(handle.publicId)).toBe(2);
+    expect(store.counted(other.publicId)).toBe(1);
     expect(tracker.unwritten(handle)).toBe(0);
   });
 
@@ -229,7 +230,7 @@ describe('ActivityTracker', () => {
 
       clock.at += INTERVAL;
       jest.advanceTimersByTime(INTERVAL);
-      expect(store.writes).toEqual([{ id: handle.id, at: loginAt, count: 2 }]);
+      expect(store.writes).toEqual([{ id: handle.publicId, at: loginAt, count: 2 }]);
       await settle();
       expect(tracker.unwritten(handle)).toBe(0);
     } finally {

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { SessionConfig } from '../config/config';
 import { Clock } from '../common/clock';
-import { SessionHandle } from './session-keys';
+import { SessionHandle } from './session-ids';
 import { SessionStore } from './session-store';
 
 interface Pending {
@@ -38,10 +38,10 @@ export class ActivityTracker implements OnApplicationShutdown {
   /** A request of this session was served; `lastWrittenAt` is the session's stored lastActivityAt. */
   seen(handle: SessionHandle, lastWrittenAt: number): void {
     const now = this.clock.now();
-    let entry = this.pending.get(handle.id);
+    let entry = this.pending.get(handle.publicId);
     if (!entry) {
       entry = { handle, count: 0, lastAt: now, writtenAt: lastWrittenAt };
-      this.pending.set(handle.id, entry);
+      this.pending.set(handle.publicId, entry);
     }
     entry.count += 1;
     entry.lastAt = now;
@@ -50,13 +50,18 @@ export class ActivityTracker implements OnApplicationShutdown {
 
   /** Requests counted here but not yet in the store. */
   unwritten(handle: SessionHandle): number {
-    return this.pending.get(handle.id)?.count ?? 0;
+    return this.pending.get(handle.publicId)?.count ?? 0;
   }
 
   forget(handle: SessionHandle): void {
-    this.pending.delete(handle.id);
+    this.pending.delete(handle.publicId);
   }
 
+  /**
+   * Here, not in beforeApplicationShutdown: requests still in flight end while Nest closes the
+   * HTTP server, after that hook, and their counts must be written too. The client is still open:
+   * SessionModule imports RedisModule, so Nest calls this hook before RedisModule closes it.
+   */
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
     await this.flushAll();
@@ -82,7 +87,7 @@ export class ActivityTracker implements OnApplicationShutdown {
     const done = this.store
       .recordActivity(entry.handle, lastAt, count)
       .then((alive) => {
-        if (!alive) this.pending.delete(entry.handle.id);
+        if (!alive) this.pending.delete(entry.handle.publicId);
       })
       .catch((error: Error) => {
         // Keep the count for the next attempt; the store may be back by then.

@@ -1,7 +1,7 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { SessionConfig } from '../config/config';
-import { EmbeddedDb } from './embedded-db';
-import { SessionHandle } from './session-keys';
+import { EmbeddedDb, EmbeddedTable } from '../redis/embedded-db';
+import { SessionHandle } from './session-ids';
 import {
   CreateOptions,
   CreateResult,
@@ -16,6 +16,20 @@ import {
 
 const copy = (r: SessionRecord): SessionRecord => ({ ...r, roles: [...r.roles] });
 
+/** userId -> session hash -> record. */
+export const SESSIONS = new EmbeddedTable<string, Map<string, SessionRecord>>('sessions');
+
+/**
+ * The users table (users/memory-user-store.ts) as a login reads it: the same check as the
+ * CREATE_SESSION script, in the same step that stores the session.
+ */
+const USERS = new EmbeddedTable<string, UserState>('users');
+
+interface UserState {
+  readonly version: number;
+  readonly disabled: boolean;
+}
+
 /**
  * The embedded store for development without Redis: one process, the same rules as the Redis store
  * (atomic create with device and per-user limits, writes only to live sessions), no persistence.
@@ -27,21 +41,23 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
   /** Sessions that expired since the last sweep, to report once. */
   private readonly expired: SessionHandle[] = [];
 
-  constructor(
-    private readonly db: EmbeddedDb,
-    config: SessionConfig,
-  ) {
+  private readonly sessions: Map<string, Map<string, SessionRecord>>;
+  private readonly users: ReadonlyMap<string, UserState>;
+
+  constructor(db: EmbeddedDb, config: SessionConfig) {
     super();
+    this.sessions = db.table(SESSIONS);
+    this.users = db.table(USERS);
     this.idleMs = config.idleTimeoutMs;
   }
 
   onModuleDestroy(): void {
-    this.db.sessions.clear();
+    this.sessions.clear();
   }
 
   create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
     const { userId } = record.handle;
-    const user = this.db.users.get(userId);
+    const user = this.users.get(userId);
     if (!user || user.version !== options.userVersion || user.disabled) {
       return Promise.resolve({ created: false, ended: [] });
     }
@@ -59,7 +75,7 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
       byActivity.slice(0, sessions.size - options.maxPerUser + 1).forEach(end);
     }
     sessions.set(record.handle.hash, copy(record));
-    this.db.sessions.set(userId, sessions);
+    this.sessions.set(userId, sessions);
     return Promise.resolve({ created: true, ended });
   }
 
@@ -77,7 +93,7 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
   }
 
   destroy(handle: SessionHandle): Promise<boolean> {
-    return Promise.resolve(this.db.sessions.get(handle.userId)?.delete(handle.hash) ?? false);
+    return Promise.resolve(this.sessions.get(handle.userId)?.delete(handle.hash) ?? false);
   }
 
   listForUser(userId: string, now: number): Promise<SessionRecord[]> {
@@ -85,7 +101,7 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
   }
 
   destroyForUser(userId: string, filter: EndFilter): Promise<SessionHandle[]> {
-    const sessions = this.db.sessions.get(userId) ?? new Map<string, SessionRecord>();
+    const sessions = this.sessions.get(userId) ?? new Map<string, SessionRecord>();
     const ended: SessionHandle[] = [];
     for (const r of [...sessions.values()]) {
       if (r.handle.hash === filter.exceptHash) continue;
@@ -113,28 +129,24 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
   }
 
   sweep(now: number): Promise<SessionHandle[]> {
-    for (const userId of [...this.db.sessions.keys()]) this.live(userId, now);
+    for (const userId of [...this.sessions.keys()]) this.live(userId, now);
     return Promise.resolve(this.expired.splice(0));
   }
 
-  ping(): Promise<void> {
-    return Promise.resolve();
-  }
-
   private all(now: number): SessionRecord[] {
-    return [...this.db.sessions.keys()].flatMap((userId) => [...this.live(userId, now).values()]);
+    return [...this.sessions.keys()].flatMap((userId) => [...this.live(userId, now).values()]);
   }
 
   /** The user's sessions with the expired ones dropped (and remembered for the next sweep). */
   private live(userId: string, now: number): Map<string, SessionRecord> {
-    const sessions = this.db.sessions.get(userId) ?? new Map<string, SessionRecord>();
+    const sessions = this.sessions.get(userId) ?? new Map<string, SessionRecord>();
     for (const [hash, r] of sessions) {
       if (expiresAt(r, this.idleMs) <= now) {
         sessions.delete(hash);
         this.expired.push(r.handle);
       }
     }
-    if (sessions.size === 0) this.db.sessions.delete(userId);
+    if (sessions.size === 0) this.sessions.delete(userId);
     return sessions;
   }
 }

@@ -1,16 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { SessionConfig } from '../config/config';
-import { InjectRedis, RedisClient, runScript } from './redis.provider';
+import { ACTIVITY_SHARDS, activityShardOf, familyRoles, KeyLayout, roleFamily } from '../redis/key-layout';
+import { InjectRedis, RedisClient } from '../redis/redis-client';
+import { runScript } from '../redis/redis-scripts';
 import { META_FIELD, packMeta, packSession, unpackMeta, unpackSession } from './session-codec';
-import {
-  ACTIVITY_SHARDS,
-  activityShardOf,
-  familyRoles,
-  handleFromPublicId,
-  KeyLayout,
-  roleFamily,
-  SessionHandle,
-} from './session-keys';
+import { handleFromPublicId, SessionHandle } from './session-ids';
 import {
   COUNT_SHARD,
   CREATE_SESSION,
@@ -42,7 +36,7 @@ const SWEEP_BATCH = 500;
 
 const rolesOf = (meta: string | null): string[] => unpackMeta(meta)?.roles ?? [];
 
-const handleOf = (userId: string, hash: string): SessionHandle => ({ userId, hash, id: `${userId}.${hash}` });
+const handleOf = (userId: string, hash: string): SessionHandle => ({ userId, hash, publicId: `${userId}.${hash}` });
 
 interface Entry {
   key: string;
@@ -83,15 +77,15 @@ export class RedisSessionStore extends SessionStore {
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
-    const { userId, hash, id } = record.handle;
+    const { userId, hash, publicId } = record.handle;
     const activityKey = this.keys.activity(record.roles, hash);
     // The activity index is written first: a crash in between leaves an entry without a session,
     // which readers skip and the sweeper drops, never a live session the admin views cannot see.
     await Promise.all([
       this.redis.sAdd(this.keys.activityFamilies(), roleFamily(record.roles)),
-      this.redis.zAdd(activityKey, { score: record.lastActivityAt, value: id }),
+      this.redis.zAdd(activityKey, { score: record.lastActivityAt, value: publicId }),
     ]);
-    await this.markCapped(activityKey, id, record.lastActivityAt, record.absoluteExpiresAt);
+    await this.markCapped(activityKey, publicId, record.lastActivityAt, record.absoluteExpiresAt);
     const reply = await runScript<[number, string, ...string[]]>(
       this.redis,
       CREATE_SESSION,
@@ -136,8 +130,8 @@ export class RedisSessionStore extends SessionStore {
     if (alive === null) return false;
     const activityKey = this.keys.activity(rolesOf(alive[0]), handle.hash);
     // XX: never re-adds a session that was ended meanwhile; GT: never moves activity back.
-    await this.redis.zAdd(activityKey, { score: at, value: handle.id }, { condition: 'XX', comparison: 'GT' });
-    await this.markCapped(activityKey, handle.id, at, Number(alive[1]));
+    await this.redis.zAdd(activityKey, { score: at, value: handle.publicId }, { condition: 'XX', comparison: 'GT' });
+    await this.markCapped(activityKey, handle.publicId, at, Number(alive[1]));
     return true;
   }
 
@@ -249,10 +243,6 @@ export class RedisSessionStore extends SessionStore {
     return found.flat();
   }
 
-  async ping(): Promise<void> {
-    await this.redis.ping();
-  }
-
   private shardKeys(family: string): string[] {
     return Array.from({ length: ACTIVITY_SHARDS }, (_, shard) => this.keys.activityShard(family, shard));
   }
@@ -306,8 +296,8 @@ export class RedisSessionStore extends SessionStore {
     for (const h of handles) {
       const shard = activityShardOf(h.hash);
       const ids = byShard.get(shard);
-      if (ids) ids.push(h.id);
-      else byShard.set(shard, [h.id]);
+      if (ids) ids.push(h.publicId);
+      else byShard.set(shard, [h.publicId]);
     }
     await Promise.all(
       [...byShard].flatMap(([shard, ids]) => {

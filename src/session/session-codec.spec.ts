@@ -1,4 +1,5 @@
-import { handleFromSessionId, newSessionId, newUserId } from './session-keys';
+import { newUserId } from '../users/user-ids';
+import { handleFromSessionId, newSessionId } from './session-ids';
 import { META_FIELD, packMeta, packSession, SEP, unpackMeta, unpackSession } from './session-codec';
 import { SessionRecord } from './session-store';
 

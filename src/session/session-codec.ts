@@ -1,4 +1,4 @@
-import { SessionHandle } from './session-keys';
+import { SessionHandle } from './session-ids';
 import { SessionRecord } from './session-store';
 
 /**

@@ -3,7 +3,7 @@ import { sign } from 'cookie-signature';
 import type { Request } from 'express';
 import { loadConfig } from '../config/config';
 import { SessionCookie } from './session-cookie';
-import { handleFromSessionId, newSessionId } from './session-keys';
+import { handleFromSessionId, newSessionId } from './session-ids';
 
 const OLD = 'old-secret-0123456789-0123456789-abc';
 const NEW = 'new-secret-0123456789-0123456789-xyz';
@@ -23,7 +23,7 @@ describe('SessionCookie.read', () => {
     const cookie = cookieWith([NEW, OLD]);
     for (const secret of [NEW, OLD]) {
       expect(cookie.read(requestWith(`a=1; ${signed(id, secret)}; b=2`))).toEqual({
-        id,
+        secretId: id,
         handle: handleFromSessionId(id),
       });
     }
@@ -53,8 +53,8 @@ describe('SessionCookie.read', () => {
   it('keeps answering correctly past the bound of remembered cookies', () => {
     const cookie = cookieWith([NEW]);
     const ids = Array.from({ length: 10_050 }, () => newSessionId(USER));
-    for (const each of ids) expect(cookie.read(requestWith(signed(each, NEW)))?.id).toBe(each);
-    expect(cookie.read(requestWith(signed(ids[0], NEW)))?.id).toBe(ids[0]);
+    for (const each of ids) expect(cookie.read(requestWith(signed(each, NEW)))?.secretId).toBe(each);
+    expect(cookie.read(requestWith(signed(ids[0], NEW)))?.secretId).toBe(ids[0]);
     expect(cookie.read(requestWith(signed(ids[0], OLD)))).toBeNull();
   });
 });

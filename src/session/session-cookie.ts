@@ -3,14 +3,15 @@ import { parse } from 'cookie';
 import { sign, unsign } from 'cookie-signature';
 import type { CookieOptions, Request, Response } from 'express';
 import { SessionConfig } from '../config/config';
-import { handleFromSessionId, SessionHandle } from './session-keys';
+import { handleFromSessionId, SessionHandle } from './session-ids';
 
 /** Verified cookies remembered per process; when full, the memory starts again (a bound, not an LRU). */
 const VERIFIED_MAX = 10_000;
 
 /** The session a verified cookie names. */
 export interface CookieSession {
-  id: string;
+  /** The id inside the cookie: secret, never stored, never logged. */
+  secretId: string;
   handle: SessionHandle;
 }
 
@@ -60,8 +61,8 @@ export class SessionCookie {
   }
 
   /** Sets the cookie of a new session, signed with the first secret, until its absolute deadline. */
-  write(res: Response, sessionId: string, expiresAt: number): void {
-    res.cookie(this.config.cookieName, SIGNED + sign(sessionId, this.config.secrets[0]), {
+  write(res: Response, secretId: string, expiresAt: number): void {
+    res.cookie(this.config.cookieName, SIGNED + sign(secretId, this.config.secrets[0]), {
       ...this.attributes,
       expires: new Date(expiresAt),
     });
@@ -75,10 +76,10 @@ export class SessionCookie {
     if (!value.startsWith(SIGNED)) return null;
     const signed = value.slice(SIGNED.length);
     for (const secret of this.config.secrets) {
-      const id = unsign(signed, secret);
-      if (id === false) continue;
-      const handle = handleFromSessionId(id);
-      return handle === null ? null : { id, handle };
+      const secretId = unsign(signed, secret);
+      if (secretId === false) continue;
+      const handle = handleFromSessionId(secretId);
+      return handle === null ? null : { secretId, handle };
     }
     return null;
   }

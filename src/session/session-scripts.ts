@@ -1,4 +1,4 @@
-import { script } from './redis.provider';
+import { script } from '../redis/redis-scripts';
 
 // Every script touches the keys of one hash tag only, so each runs in one cluster slot: a user's
 // sessions hash and user record ({u:<id>}), or one activity shard and its capped set.

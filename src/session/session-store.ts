@@ -1,4 +1,4 @@
-import { SessionHandle } from './session-keys';
+import { SessionHandle } from './session-ids';
 
 /** What the store keeps of one session. Immutable after login except the activity figures. */
 export interface SessionRecord {
@@ -93,9 +93,6 @@ export abstract class SessionStore {
    * and returns the sessions it found expired (each reported by exactly one caller).
    */
   abstract sweep(now: number): Promise<SessionHandle[]>;
-
-  /** Throws when the store cannot be reached. */
-  abstract ping(): Promise<void>;
 }
 
 /** Page cursors: the (lastActivityAt, public id) of the last entry of the previous page. */
@@ -118,7 +115,7 @@ export function byActivityDesc(a: { score: number; id: string }, b: { score: num
 export function pageInMemory(records: SessionRecord[], limit: number, cursor: string | undefined): SessionPage {
   const after = cursor === undefined ? null : decodeCursor(cursor);
   const ordered = records
-    .map((record) => ({ score: record.lastActivityAt, id: record.handle.id, record }))
+    .map((record) => ({ score: record.lastActivityAt, id: record.handle.publicId, record }))
     .sort(byActivityDesc)
     .filter((e) => after === null || byActivityDesc(e, after) > 0);
   const taken = ordered.slice(0, limit);

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
-import { SessionHandle } from './session-keys';
+import { SessionHandle } from './session-ids';
 import { SessionStore } from './session-store';
 
 const SWEEP_EVERY_MS = 10_000;
@@ -40,7 +40,9 @@ export class SessionSweeper implements OnApplicationBootstrap, OnApplicationShut
     this.running = this.store.sweep(this.clock.now());
     try {
       const expired = await this.running;
-      await Promise.all(expired.map((h) => this.audit.record({ type: 'session_expired', actor: null, subject: h.id })));
+      await Promise.all(
+        expired.map((h) => this.audit.record({ type: 'session_expired', actor: null, subject: h.publicId })),
+      );
       return expired;
     } finally {
       this.running = undefined;

@@ -1,18 +1,20 @@
-import { Injectable, Logger } from '@nestjs/common';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { Injectable, Logger, NestMiddleware } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
 import { Clock } from '../common/clock';
-import { isStoreUnavailable, STORE_UNAVAILABLE_BODY } from '../common/store-errors';
+import { isStoreUnavailable, STORE_UNAVAILABLE_BODY } from '../redis/store-errors';
 import { MetricsService } from '../metrics/metrics.service';
 import { ActivityTracker } from './activity-tracker';
-import { SessionCookie } from './session-cookie';
+import { CookieSession, SessionCookie } from './session-cookie';
 import { SessionRecord, SessionStore } from './session-store';
 
 /** The live session a request was made with (see SessionMiddleware). */
 export interface RequestSession {
-  /** The id inside the cookie: secret, never stored, never logged. */
-  id: string;
+  /** The id inside the cookie: secret, never stored, never logged (the record's handle has the public one). */
+  secretId: string;
   /** As read from the store, with `requestCount` raised by the requests this instance has counted and not yet written, and this one. */
   record: SessionRecord;
+  /** Set by SessionService when this request ended the session (logout, a login over it, revoking it). */
+  ended: boolean;
 }
 
 declare module 'express-serve-static-core' {
@@ -29,53 +31,56 @@ declare module 'express-serve-static-core' {
  * most once per interval.
  */
 @Injectable()
-export class SessionMiddleware {
-  readonly handler: RequestHandler;
+export class SessionMiddleware implements NestMiddleware<Request, Response> {
+  private readonly logger = new Logger('Session');
 
   constructor(
-    cookie: SessionCookie,
-    store: SessionStore,
-    activity: ActivityTracker,
-    clock: Clock,
-    metrics: MetricsService,
-  ) {
-    const logger = new Logger('Session');
-    const failed = (res: Response, error: unknown): void => {
-      if (res.headersSent) return;
-      if (isStoreUnavailable(error)) {
-        res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
-        return;
-      }
-      // Anything else is a bug: log it here, answer as the exception filter would, never with express's page.
-      logger.error(error instanceof Error ? (error.stack ?? error.message) : JSON.stringify(error));
-      res.status(500).json({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
-    };
+    private readonly cookie: SessionCookie,
+    private readonly store: SessionStore,
+    private readonly activity: ActivityTracker,
+    private readonly clock: Clock,
+    private readonly metrics: MetricsService,
+  ) {}
 
-    this.handler = (req: Request, res: Response, next: NextFunction): void => {
-      const named = cookie.read(req);
-      if (named === null) {
-        next();
-        return;
-      }
-      const { id, handle } = named;
-      metrics
-        .timeStore('get', () => store.get(handle, clock.now()))
-        .then(
-          (record) => {
-            if (record !== null) {
-              const stored = record.lastActivityAt;
-              // Shown to the route as it will be once written: this request and the unwritten ones count.
-              record.requestCount += activity.unwritten(handle) + 1;
-              req.liveSession = { id, record };
-              // Counted when the answer is out, unless the request ended its own session (logout).
-              res.once('finish', () => {
-                if (req.liveSession?.record === record) activity.seen(handle, stored);
-              });
-            }
-            next();
-          },
-          (error: unknown) => failed(res, error),
-        );
-    };
+  use(req: Request, res: Response, next: NextFunction): void {
+    const named = this.cookie.read(req);
+    if (named === null) {
+      next();
+      return;
+    }
+    this.metrics
+      .timeStore('get', () => this.store.get(named.handle, this.clock.now()))
+      .then(
+        (record) => {
+          if (record !== null) req.liveSession = this.attach(named, record, res);
+          next();
+        },
+        (error: unknown) => this.fail(res, error),
+      );
+  }
+
+  /**
+   * The session as routes see it: its count already includes this request and the unwritten
+   * ones. The request is counted when the answer is out, unless the request ended the session.
+   */
+  private attach({ secretId, handle }: CookieSession, record: SessionRecord, res: Response): RequestSession {
+    const stored = record.lastActivityAt;
+    record.requestCount += this.activity.unwritten(handle) + 1;
+    const session: RequestSession = { secretId, record, ended: false };
+    res.once('finish', () => {
+      if (!session.ended) this.activity.seen(handle, stored);
+    });
+    return session;
+  }
+
+  private fail(res: Response, error: unknown): void {
+    if (res.headersSent) return;
+    if (isStoreUnavailable(error)) {
+      res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
+      return;
+    }
+    // Anything else is a bug: log it here, answer as the exception filter would, never with express's page.
+    this.logger.error(error);
+    res.status(500).json({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
   }
 }

@@ -1,63 +1,39 @@
-import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
 import { Clock } from '../common/clock';
+import { ClockModule } from '../common/clock.module';
+import { SessionConfig } from '../config/config';
 import { MetricsModule } from '../metrics/metrics.module';
 import { MetricsService } from '../metrics/metrics.service';
-import { RedisConfig, SessionConfig } from '../config/config';
+import { RedisModule } from '../redis/redis.module';
+import { storeProvider } from '../redis/store-provider';
 import { ActivityTracker } from './activity-tracker';
-import { EmbeddedDb } from './embedded-db';
-import { SessionSweeper } from './session-sweeper';
 import { MemorySessionStore } from './memory-session-store';
-import { REDIS_CLIENT, RedisClient, redisClientProvider } from './redis.provider';
 import { RedisSessionStore } from './redis-session-store';
-import { KeyLayout } from './session-keys';
 import { SessionCookie } from './session-cookie';
 import { SessionMiddleware } from './session.middleware';
 import { SessionService } from './session.service';
 import { SessionStore } from './session-store';
+import { SessionSweeper } from './session-sweeper';
 
-@Global()
 @Module({
-  imports: [MetricsModule],
+  imports: [RedisModule, ClockModule, AuditModule, MetricsModule],
   providers: [
-    Clock,
-    redisClientProvider,
-    { provide: KeyLayout, inject: [RedisConfig], useFactory: (c: RedisConfig) => new KeyLayout(c.keyPrefix) },
-    EmbeddedDb,
-    {
-      provide: SessionStore,
-      inject: [REDIS_CLIENT, KeyLayout, EmbeddedDb, SessionConfig],
-      useFactory: (redis: RedisClient | null, keys: KeyLayout, db: EmbeddedDb, config: SessionConfig) =>
-        redis ? new RedisSessionStore(redis, keys, config) : new MemorySessionStore(db, config),
-    },
+    storeProvider(SessionStore, {
+      inject: [SessionConfig],
+      redis: (client, keys, config) => new RedisSessionStore(client, keys, config),
+      memory: (db, config) => new MemorySessionStore(db, config),
+    }),
     ActivityTracker,
     SessionCookie,
     SessionService,
     SessionSweeper,
     SessionMiddleware,
   ],
-  exports: [
-    Clock,
-    REDIS_CLIENT,
-    KeyLayout,
-    EmbeddedDb,
-    SessionStore,
-    SessionService,
-    SessionSweeper,
-    SessionMiddleware,
-  ],
+  exports: [SessionService, SessionCookie],
 })
-export class SessionModule implements OnApplicationShutdown {
-  constructor(
-    @Inject(REDIS_CLIENT) private readonly redis: RedisClient | null,
-    metrics: MetricsService,
-    store: SessionStore,
-    clock: Clock,
-  ) {
+export class SessionModule {
+  constructor(metrics: MetricsService, store: SessionStore, clock: Clock) {
     metrics.countSessionsWith(async () => (await store.stats(clock.now())).total);
-  }
-
-  // Runs after the activity tracker has flushed (providers shut down before their module's class).
-  async onApplicationShutdown(): Promise<void> {
-    await this.redis?.close().catch(() => undefined);
   }
 }

@@ -1,13 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import Bowser from 'bowser';
-import type { Request, Response } from 'express';
 import { Clock } from '../common/clock';
 import { SessionConfig } from '../config/config';
 import { ActivityTracker } from './activity-tracker';
-import { SessionCookie } from './session-cookie';
-import { handleFromSessionId, newSessionId, SessionHandle } from './session-keys';
+import { handleFromSessionId, newSessionId, SessionHandle } from './session-ids';
 import { EndFilter, expiresAt, SessionPage, SessionRecord, SessionStats, SessionStore } from './session-store';
+import type { RequestSession } from './session.middleware';
 
 export interface SessionUser {
   id: string;
@@ -16,7 +15,17 @@ export interface SessionUser {
   version: number;
 }
 
+/** What the HTTP layer tells about the client that is logging in. */
+export interface LoginContext {
+  ip: string;
+  userAgent: string | undefined;
+  /** Whether the request came over TLS, directly or through a trusted proxy. */
+  secure: boolean;
+}
+
 export interface StartedSession {
+  /** The id the cookie carries: set by the controller, never stored, never logged. */
+  secretId: string;
   record: SessionRecord;
   /** Sessions the login ended: the same device, or beyond MAX_SESSIONS_PER_USER. */
   ended: SessionHandle[];
@@ -38,22 +47,23 @@ export class SessionService {
     private readonly activity: ActivityTracker,
     private readonly config: SessionConfig,
     private readonly clock: Clock,
-    private readonly cookie: SessionCookie,
   ) {}
 
   /**
    * Starts a session for a user who just proved who they are: a new id every time, so a cookie
-   * planted before login is never adopted, and the request's previous session, if any, ends.
-   * Null when the user was changed, disabled or deleted after their credentials were read; then
-   * no cookie is set, so the refusal looks like a wrong password.
+   * planted before login is never adopted, and the session the request came with (`replacing`),
+   * if any, ends. Null when the user was changed, disabled or deleted after their credentials were
+   * read; then no cookie must be set, so the refusal looks like a wrong password.
    */
-  async start(req: Request, res: Response, user: SessionUser, deviceId: string | null): Promise<StartedSession | null> {
-    if (req.liveSession) {
-      await this.revoke(req.liveSession.record.handle);
-      req.liveSession = undefined;
-    }
-    const id = newSessionId(user.id);
-    const handle = handleFromSessionId(id);
+  async start(
+    user: SessionUser,
+    context: LoginContext,
+    deviceId: string | null,
+    replacing?: RequestSession,
+  ): Promise<StartedSession | null> {
+    if (replacing) await this.end(replacing);
+    const secretId = newSessionId(user.id);
+    const handle = handleFromSessionId(secretId);
     if (!handle) throw new Error('Session id was not minted for the user');
     const now = this.clock.now();
     const record: SessionRecord = {
@@ -61,8 +71,8 @@ export class SessionService {
       username: user.username,
       roles: user.roles,
       deviceId,
-      ...describeAgent(req.headers['user-agent']),
-      ip: req.ip ?? '',
+      ...describeAgent(context.userAgent),
+      ip: context.ip,
       createdAt: now,
       lastActivityAt: now,
       absoluteExpiresAt: now + this.config.absoluteTimeoutMs,
@@ -74,23 +84,16 @@ export class SessionService {
       userVersion: user.version,
     });
     if (!created) return null;
-    this.cookie.write(res, id, record.absoluteExpiresAt);
-    req.liveSession = { id, record };
-    return { record, ended, csrfToken: this.csrfToken(id) };
+    return { secretId, record, ended, csrfToken: this.csrfToken(secretId) };
   }
 
-  /** Ends the request's own session (logout) and clears its cookie. */
-  async end(req: Request, res: Response): Promise<SessionHandle | null> {
-    const current = req.liveSession;
-    this.cookie.clear(res);
-    if (!current) return null;
-    req.liveSession = undefined;
-    await this.revoke(current.record.handle);
-    return current.record.handle;
-  }
-
-  current(req: Request): SessionRecord | null {
-    return req.liveSession?.record ?? null;
+  /**
+   * Ends the session a request was made with (logout, or a login over it). It is marked ended
+   * first, so the session middleware does not count this request for it once the answer is out.
+   */
+  async end(session: RequestSession): Promise<void> {
+    session.ended = true;
+    await this.revoke(session.record.handle);
   }
 
   /** When the session ends unless it is used again. */
@@ -107,16 +110,16 @@ export class SessionService {
    * The CSRF token of a session: an HMAC of its id, so nothing is stored and a leaked token says
    * nothing about the cookie. Verified against every secret, so rotation keeps tokens valid.
    */
-  csrfToken(sessionId: string): string {
-    return this.sign(this.config.secrets[0], sessionId);
+  csrfToken(secretId: string): string {
+    return this.sign(this.config.secrets[0], secretId);
   }
 
-  verifyCsrf(sessionId: string, token: string | undefined): boolean {
+  verifyCsrf(secretId: string, token: string | undefined): boolean {
     if (typeof token !== 'string') return false;
     // Compare bytes, not characters: a multi-byte header of the right length must not throw.
     const given = Buffer.from(token);
     if (given.length !== 43) return false;
-    return this.config.secrets.some((secret) => timingSafeEqual(Buffer.from(this.sign(secret, sessionId)), given));
+    return this.config.secrets.some((secret) => timingSafeEqual(Buffer.from(this.sign(secret, secretId)), given));
   }
 
   /** A user's live sessions, newest activity first. */
@@ -133,18 +136,24 @@ export class SessionService {
     return this.store.page(limit, cursor, this.clock.now());
   }
 
-  async revoke(handle: SessionHandle): Promise<boolean> {
+  /** Ends one session; the caller's own (`current`) is marked ended when it is the one. */
+  async revoke(handle: SessionHandle, current?: RequestSession): Promise<boolean> {
+    if (current?.record.handle.hash === handle.hash) current.ended = true;
     this.activity.forget(handle);
     return this.store.destroy(handle);
   }
 
-  async revokeForUser(userId: string, filter: EndFilter = {}): Promise<SessionHandle[]> {
+  /** Ends a user's sessions that match `filter`; the caller's own (`current`) is marked ended when among them. */
+  async revokeForUser(userId: string, filter: EndFilter = {}, current?: RequestSession): Promise<SessionHandle[]> {
     const ended = await this.store.destroyForUser(userId, filter);
-    ended.forEach((h) => this.activity.forget(h));
+    for (const handle of ended) {
+      if (current?.record.handle.hash === handle.hash) current.ended = true;
+      this.activity.forget(handle);
+    }
     return ended;
   }
 
-  private sign(secret: string, sessionId: string): string {
-    return createHmac('sha256', secret).update(`csrf:${sessionId}`).digest('base64url');
+  private sign(secret: string, secretId: string): string {
+    return createHmac('sha256', secret).update(`csrf:${secretId}`).digest('base64url');
   }
 }

@@ -1,36 +1,46 @@
 import { Injectable } from '@nestjs/common';
-import { EmbeddedDb } from '../session/embedded-db';
+import { EmbeddedDb, EmbeddedTable } from '../redis/embedded-db';
 import { User, UserChanges, UserPage, UserStore, usernameKey } from './user-store';
 
 const copy = (u: User): User => ({ ...u, roles: [...u.roles] });
 
+/** By user id. The session store reads it too, at login (session/memory-session-store.ts). */
+const USERS = new EmbeddedTable<string, User>('users');
+/** usernameKey(username) -> user id. */
+const USERNAMES = new EmbeddedTable<string, string>('usernames');
+
 /** Users of the embedded store, in this process only. */
 @Injectable()
 export class MemoryUserStore extends UserStore {
-  constructor(private readonly db: EmbeddedDb) {
+  private readonly users: Map<string, User>;
+  private readonly usernames: Map<string, string>;
+
+  constructor(db: EmbeddedDb) {
     super();
+    this.users = db.table(USERS);
+    this.usernames = db.table(USERNAMES);
   }
 
   create(user: User): Promise<boolean> {
     const name = usernameKey(user.username);
-    if (this.db.usernames.has(name)) return Promise.resolve(false);
-    this.db.usernames.set(name, user.id);
-    this.db.users.set(user.id, copy(user));
+    if (this.usernames.has(name)) return Promise.resolve(false);
+    this.usernames.set(name, user.id);
+    this.users.set(user.id, copy(user));
     return Promise.resolve(true);
   }
 
   findById(id: string): Promise<User | null> {
-    const user = this.db.users.get(id);
+    const user = this.users.get(id);
     return Promise.resolve(user ? copy(user) : null);
   }
 
   findByUsername(username: string): Promise<User | null> {
-    const id = this.db.usernames.get(usernameKey(username));
+    const id = this.usernames.get(usernameKey(username));
     return id ? this.findById(id) : Promise.resolve(null);
   }
 
   update(id: string, changes: UserChanges): Promise<User | null> {
-    const user = this.db.users.get(id);
+    const user = this.users.get(id);
     if (!user) return Promise.resolve(null);
     Object.assign(user, changes, changes.roles ? { roles: [...changes.roles] } : {});
     user.version += 1;
@@ -38,15 +48,15 @@ export class MemoryUserStore extends UserStore {
   }
 
   delete(id: string): Promise<boolean> {
-    const user = this.db.users.get(id);
+    const user = this.users.get(id);
     if (!user) return Promise.resolve(false);
-    this.db.users.delete(id);
-    this.db.usernames.delete(usernameKey(user.username));
+    this.users.delete(id);
+    this.usernames.delete(usernameKey(user.username));
     return Promise.resolve(true);
   }
 
   list(limit: number, cursor: number): Promise<UserPage> {
-    const all = [...this.db.users.values()].sort((a, b) => a.createdAt - b.createdAt);
+    const all = [...this.users.values()].sort((a, b) => a.createdAt - b.createdAt);
     return Promise.resolve({
       users: all.slice(cursor, cursor + limit).map(copy),
       nextCursor: cursor + limit < all.length ? String(cursor + limit) : null,
@@ -54,6 +64,6 @@ export class MemoryUserStore extends UserStore {
   }
 
   count(): Promise<number> {
-    return Promise.resolve(this.db.users.size);
+    return Promise.resolve(this.users.size);
   }
 }

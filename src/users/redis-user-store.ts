@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRedis, RedisClient, runScript, script } from '../session/redis.provider';
-import { KeyLayout } from '../session/session-keys';
+import { KeyLayout } from '../redis/key-layout';
+import { InjectRedis, RedisClient } from '../redis/redis-client';
+import { runScript, script } from '../redis/redis-scripts';
 import { User, UserChanges, UserPage, UserStore, usernameKey } from './user-store';
 
 type Fields = Record<string, string>;

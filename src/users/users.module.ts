@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
-import { REDIS_CLIENT, RedisClient } from '../session/redis.provider';
-import { EmbeddedDb } from '../session/embedded-db';
-import { KeyLayout } from '../session/session-keys';
+import { AuditModule } from '../audit/audit.module';
+import { ClockModule } from '../common/clock.module';
+import { RedisModule } from '../redis/redis.module';
+import { storeProvider } from '../redis/store-provider';
+import { SessionModule } from '../session/session.module';
 import { MemoryUserStore } from './memory-user-store';
 import { PasswordHasher } from './password-hasher';
 import { RedisUserStore } from './redis-user-store';
@@ -9,16 +11,15 @@ import { UserStore } from './user-store';
 import { UsersService } from './users.service';
 
 @Module({
+  imports: [RedisModule, ClockModule, SessionModule, AuditModule],
   providers: [
     PasswordHasher,
-    {
-      provide: UserStore,
-      inject: [REDIS_CLIENT, KeyLayout, EmbeddedDb],
-      useFactory: (redis: RedisClient | null, keys: KeyLayout, db: EmbeddedDb) =>
-        redis ? new RedisUserStore(redis, keys) : new MemoryUserStore(db),
-    },
+    storeProvider(UserStore, {
+      redis: (client, keys) => new RedisUserStore(client, keys),
+      memory: (db) => new MemoryUserStore(db),
+    }),
     UsersService,
   ],
-  exports: [UsersService, UserStore],
+  exports: [UsersService],
 })
 export class UsersModule {}

@@ -10,9 +10,9 @@ import {
 import { AuditActor, AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { AuthConfig } from '../config/config';
-import { isUserId, newUserId } from '../session/session-keys';
 import { SessionService } from '../session/session.service';
 import { PasswordHasher } from './password-hasher';
+import { isUserId, newUserId } from './user-ids';
 import { User, UserChanges, UserStore } from './user-store';
 import { CreateUserDto, DeletedUserDto, UpdateUserDto, UserDto, UserListDto } from './users.dto';
 

@@ -5,17 +5,11 @@ import type { TestingModuleBuilder } from '@nestjs/testing';
 import type { RedisClientType } from 'redis';
 import request from 'supertest';
 import { SessionConfig } from '../../src/config/config';
-import { EmbeddedDb } from '../../src/session/embedded-db';
+import { ACTIVITY_SHARDS, KeyLayout, roleFamily } from '../../src/redis/key-layout';
+import { storeProvider } from '../../src/redis/store-provider';
 import { MemorySessionStore } from '../../src/session/memory-session-store';
-import { REDIS_CLIENT, RedisClient } from '../../src/session/redis.provider';
 import { RedisSessionStore } from '../../src/session/redis-session-store';
-import {
-  ACTIVITY_SHARDS,
-  handleFromSessionId,
-  KeyLayout,
-  roleFamily,
-  SessionHandle,
-} from '../../src/session/session-keys';
+import { handleFromSessionId, SessionHandle } from '../../src/session/session-ids';
 import { SessionStore } from '../../src/session/session-store';
 import { createUser, LoggedIn, login, TestApp } from './test-app';
 
@@ -86,7 +80,7 @@ class RecordingRedisStore extends RedisSessionStore {
 
   override recordActivity(handle: SessionHandle, at: number, count: number): Promise<boolean> {
     const result = super.recordActivity(handle, at, count);
-    this.writes.push({ id: handle.id, at, count, result });
+    this.writes.push({ id: handle.publicId, at, count, result });
     return result;
   }
 }
@@ -96,7 +90,7 @@ class RecordingMemoryStore extends MemorySessionStore {
 
   override recordActivity(handle: SessionHandle, at: number, count: number): Promise<boolean> {
     const result = super.recordActivity(handle, at, count);
-    this.writes.push({ id: handle.id, at, count, result });
+    this.writes.push({ id: handle.publicId, at, count, result });
     return result;
   }
 }
@@ -107,11 +101,12 @@ class RecordingMemoryStore extends MemorySessionStore {
  * the log is complete once that response has arrived, and `result` lets a test wait for the write.
  */
 export function recordActivityWrites(builder: TestingModuleBuilder): TestingModuleBuilder {
-  return builder.overrideProvider(SessionStore).useFactory({
-    inject: [REDIS_CLIENT, KeyLayout, EmbeddedDb, SessionConfig],
-    factory: (redis: RedisClient | null, keys: KeyLayout, db: EmbeddedDb, config: SessionConfig) =>
-      redis ? new RecordingRedisStore(redis, keys, config) : new RecordingMemoryStore(db, config),
+  const { inject, useFactory } = storeProvider(SessionStore, {
+    inject: [SessionConfig],
+    redis: (client, keys, config) => new RecordingRedisStore(client, keys, config),
+    memory: (db, config) => new RecordingMemoryStore(db, config),
   });
+  return builder.overrideProvider(SessionStore).useFactory({ inject, factory: useFactory });
 }
 
 /** The activity writes of one session (all sessions without `id`) made by the app so far. */

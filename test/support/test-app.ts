@@ -9,7 +9,7 @@ import { AppModule } from '../../src/app.module';
 import { Clock } from '../../src/common/clock';
 import { Env } from '../../src/config/env';
 import { configureApp } from '../../src/configure-app';
-import { JsonLogger } from '../../src/common/json-logger';
+import { JsonLogger } from '../../src/common/logger';
 import { FakeClock } from './fake-clock';
 
 export const ADMIN = { username: 'admin', password: 'admin-password-1' };
@@ -85,7 +85,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   if (options.override) builder = options.override(builder);
   const moduleRef = await builder.compile();
   const logs: string[] = [];
-  const logger = new JsonLogger((line) => logs.push(line));
+  const logger = new JsonLogger({ sink: (line) => logs.push(line) });
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger });
   await configureApp(app, logger);
   await app.init();

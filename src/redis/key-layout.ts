@@ -1,48 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
-
-/**
- * A session as the store sees it. The cookie carries `<userId>.<random>`; Redis only ever sees
- * `hash` (a SHA-256 of the whole cookie id), so a dump of Redis opens no session.
- */
-export interface SessionHandle {
-  userId: string;
-  hash: string;
-  /** The public session id: `<userId>.<hash>`. Knowing it does not let anyone forge the cookie. */
-  id: string;
-}
-
-const ID = /^[A-Za-z0-9_-]{12}$/;
-const SID = /^([A-Za-z0-9_-]{12})\.[A-Za-z0-9_-]{43}$/;
-const PUBLIC_ID = /^([A-Za-z0-9_-]{12})\.([A-Za-z0-9_-]{22})$/;
-
-export const PUBLIC_SESSION_ID_PATTERN = PUBLIC_ID;
 export const ACTIVITY_SHARDS = 8;
-
-export function newUserId(): string {
-  return randomBytes(9).toString('base64url');
-}
-
-export function isUserId(value: string): boolean {
-  return ID.test(value);
-}
-
-/** The cookie's session id. The user id in front puts all of a user's keys in one cluster slot. */
-export function newSessionId(userId: string): string {
-  return `${userId}.${randomBytes(32).toString('base64url')}`;
-}
-
-export function handleFromSessionId(sid: string): SessionHandle | null {
-  const match = SID.exec(sid);
-  if (!match) return null;
-  const userId = match[1];
-  const hash = createHash('sha256').update(sid).digest('base64url').slice(0, 22);
-  return { userId, hash, id: `${userId}.${hash}` };
-}
-
-export function handleFromPublicId(id: string): SessionHandle | null {
-  const match = PUBLIC_ID.exec(id);
-  return match ? { userId: match[1], hash: match[2], id } : null;
-}
 
 /** Every key the service writes, in one place. `{u:<id>}` is the cluster hash tag of one user. */
 export class KeyLayout {

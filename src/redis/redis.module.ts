@@ -1,0 +1,38 @@
+import { Module, OnApplicationShutdown } from '@nestjs/common';
+import { RedisConfig } from '../config/config';
+import { EmbeddedDb } from './embedded-db';
+import { KeyLayout } from './key-layout';
+import { InjectRedis, REDIS_CLIENT, RedisClient, redisClientProvider } from './redis-client';
+import { EmbeddedStoreHealth, RedisStoreHealth, StoreHealth } from './store-health';
+import { storeProvider } from './store-provider';
+
+/**
+ * The storage layer: the Redis client (null in the embedded mode), the key layout and the embedded
+ * database. Feature modules import it and pick their store with `storeProvider`.
+ */
+@Module({
+  providers: [
+    redisClientProvider,
+    { provide: KeyLayout, inject: [RedisConfig], useFactory: (c: RedisConfig) => new KeyLayout(c.keyPrefix) },
+    EmbeddedDb,
+    storeProvider(StoreHealth, {
+      redis: (client) => new RedisStoreHealth(client),
+      memory: () => new EmbeddedStoreHealth(),
+    }),
+  ],
+  exports: [REDIS_CLIENT, KeyLayout, EmbeddedDb, StoreHealth],
+})
+export class RedisModule implements OnApplicationShutdown {
+  constructor(@InjectRedis() private readonly redis: RedisClient | null) {}
+
+  /**
+   * Nest runs onApplicationShutdown module by module, importers before the modules they import: a
+   * module's distance is its longest import path from the root (TopologyTree in @nestjs/core) and
+   * the hooks go by ascending distance (NestApplicationContext.callShutdownHook). Every module
+   * writing to Redis imports this one, so their last writes (ActivityTracker's flush, a sweep in
+   * progress) have settled before the client closes; test/shutdown.e2e.spec.ts checks it.
+   */
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis?.close().catch(() => undefined);
+  }
+}
