@@ -175,6 +175,26 @@ describe('JsonLogger', () => {
     });
   });
 
+  describe('access log', () => {
+    it('writes what event() would write for the same fields, escaped as JSON', () => {
+      const out = capture();
+      const path = '/odd "path"\\ \u00e9\u0001';
+      out.logger.access('req-7', 'GET', path, 404, 1.25, '::1');
+      out.logger.event('info', 'HTTP', { method: 'GET', path, status: 404, ms: 1.25, ip: '::1' }, 'req-7');
+      out.logger.access('req-8', 'POST', '/x', 200, 0.5, undefined);
+      const [fast, generic, noIp] = out.lines;
+      expect(fast).toEqual({ ...generic, time: fast.time });
+      expect(fast.path).toBe(path);
+      expect(noIp).not.toHaveProperty('ip');
+    });
+
+    it('follows LOG_LEVEL (an access line is info)', () => {
+      const out = capture('warn');
+      out.logger.access('req-1', 'GET', '/', 200, 1, '::1');
+      expect(out.lines).toEqual([]);
+    });
+  });
+
   describe('request id', () => {
     it('is on every line written while serving a request, and on none outside one', () => {
       const out = capture('debug');

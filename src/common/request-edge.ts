@@ -50,12 +50,7 @@ export function requestEdge({ logger, metrics, headers }: EdgeOptions): RequestH
       const ms = performance.now() - started;
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
       metrics.observeRequest(req.method, route, res.statusCode, ms / 1000);
-      logger.event(
-        'info',
-        'HTTP',
-        { method: req.method, path: req.path, status: res.statusCode, ms, ip: req.ip },
-        requestId,
-      );
+      logger.access(requestId, req.method, req.path, res.statusCode, ms, req.ip);
     });
     withRequestId(requestId, next);
   };
