@@ -25,27 +25,32 @@ export function staticHeaders(middleware: RequestHandler): [string, string][] {
 export interface EdgeOptions {
   logger: JsonLogger;
   metrics: MetricsService;
-  /** Set on every response (security headers). */
-  headers: [string, string][];
+  /** Security headers of every API response. */
+  apiHeaders: [string, string][];
+  /** Security headers of Swagger UI (pages and their assets under /docs). */
+  pageHeaders: [string, string][];
 }
 
 /**
  * The first middleware of every request, in one step:
  * - a request id (the caller's X-Request-Id when it is sane, else a new one), echoed in the
  *   response and visible to every log line written while serving the request;
- * - the security headers, and Cache-Control: no-store on everything but Swagger UI's assets
- *   (answers carry sessions, tokens and user data);
+ * - the security headers (a short set for the JSON API, helmet's whole set for Swagger UI), and
+ *   Cache-Control: no-store on everything but Swagger UI's assets (answers carry sessions, tokens
+ *   and user data);
  * - when the response is finished: one access-log line (no headers, no query, no body) and the
  *   duration metric, labelled by the matched route pattern (never the raw path: ids would explode the label set).
  */
-export function requestEdge({ logger, metrics, headers }: EdgeOptions): RequestHandler {
+export function requestEdge({ logger, metrics, apiHeaders, pageHeaders }: EdgeOptions): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
     const started = performance.now();
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('X-Request-Id', requestId);
+    const page = req.url.startsWith('/docs');
+    const headers = page ? pageHeaders : apiHeaders;
     for (let i = 0; i < headers.length; i++) res.setHeader(headers[i][0], headers[i][1]);
-    if (!req.url.startsWith('/docs')) res.setHeader('Cache-Control', 'no-store');
+    if (!page) res.setHeader('Cache-Control', 'no-store');
     res.once('finish', () => {
       const ms = performance.now() - started;
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
