@@ -1,5 +1,6 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { AuditActor, AuditService } from '../audit/audit.service';
+import { isoTime } from '../common/iso-time';
 import { describeDevice } from '../auth/auth.service';
 import { SessionHandle } from '../session/session-ids';
 import { SessionService } from '../session/session.service';
@@ -15,7 +16,6 @@ import {
   SessionStatsDto,
 } from './admin.dto';
 
-const iso = (ms: number): string => new Date(ms).toISOString();
 const RECENT = 100;
 
 /** The admin's view of every session, and the audit log. */
@@ -34,7 +34,7 @@ export class AdminService {
         id: s.handle.publicId,
         userId: s.handle.userId,
         username: s.username,
-        lastActivityAt: iso(s.lastActivityAt),
+        lastActivityAt: isoTime(s.lastActivityAt),
       })),
     };
   }
@@ -93,9 +93,9 @@ export class AdminService {
       deviceId: s.deviceId,
       userAgent: describeDevice(s),
       ip: s.ip,
-      createdAt: iso(s.createdAt),
-      lastActivityAt: iso(s.lastActivityAt),
-      expiresAt: iso(this.sessions.expiresAt(s)),
+      createdAt: isoTime(s.createdAt),
+      lastActivityAt: isoTime(s.lastActivityAt),
+      expiresAt: isoTime(this.sessions.expiresAt(s)),
       requestCount: this.sessions.requestCount(s),
     };
   }

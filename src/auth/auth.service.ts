@@ -1,6 +1,7 @@
 import { BadRequestException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
 import { AuditActor, AuditService } from '../audit/audit.service';
 import { TooManyRequestsException } from '../common/too-many-requests.exception';
+import { isoTime } from '../common/iso-time';
 import { SessionConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
 import { SessionHandle } from '../session/session-ids';
@@ -19,8 +20,6 @@ import {
   ProfileDto,
   RevokedDto,
 } from './auth.dto';
-
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 export function describeDevice(record: SessionRecord): string {
   return [record.browser, record.os].filter(Boolean).join(' on ');
@@ -83,8 +82,8 @@ export class AuthService {
         session: {
           id: record.handle.publicId,
           deviceId: record.deviceId,
-          createdAt: iso(record.createdAt),
-          expiresAt: iso(this.sessions.expiresAt(record)),
+          createdAt: isoTime(record.createdAt),
+          expiresAt: isoTime(this.sessions.expiresAt(record)),
         },
         csrfToken,
       },
@@ -111,9 +110,9 @@ export class AuthService {
       session: {
         id: record.handle.publicId,
         deviceId: record.deviceId,
-        createdAt: iso(record.createdAt),
-        lastActivityAt: iso(record.lastActivityAt),
-        expiresAt: iso(this.sessions.expiresAt(record)),
+        createdAt: isoTime(record.createdAt),
+        lastActivityAt: isoTime(record.lastActivityAt),
+        expiresAt: isoTime(this.sessions.expiresAt(record)),
         // Already counts this request and those this instance has not written yet.
         requestCount: record.requestCount,
       },
@@ -171,9 +170,9 @@ export class AuthService {
       browser: s.browser,
       os: s.os,
       ip: s.ip,
-      createdAt: iso(s.createdAt),
-      lastActivityAt: iso(s.lastActivityAt),
-      expiresAt: iso(this.sessions.expiresAt(s)),
+      createdAt: isoTime(s.createdAt),
+      lastActivityAt: isoTime(s.lastActivityAt),
+      expiresAt: isoTime(this.sessions.expiresAt(s)),
       current: s.handle.publicId === current.handle.publicId,
     };
   }
