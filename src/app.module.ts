@@ -8,6 +8,7 @@ import { validationPipe } from './common/validation';
 import { ConfigModule } from './config/config.module';
 import { Env } from './config/env';
 import { HealthModule } from './health/health.module';
+import { LegacyModule } from './legacy/legacy.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { SessionModule } from './session/session.module';
 import { UsersModule } from './users/users.module';
@@ -25,6 +26,7 @@ export class AppModule {
         UsersModule,
         AuthModule,
         AdminModule,
+        LegacyModule,
         HealthModule,
         MetricsModule,
       ],

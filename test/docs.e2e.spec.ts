@@ -39,6 +39,7 @@ describe('OpenAPI document and Swagger UI', () => {
     ['/auth/csrf', 'get'],
     ['/admin/users', 'post'],
     ['/admin/users', 'get'],
+    ['/admin/users/import', 'post'],
   ])('documents %s (%s)', (path, method) => {
     expect(doc.paths[path]).toBeDefined();
     expect(doc.paths[path][method]).toBeDefined();
@@ -54,6 +55,7 @@ describe('OpenAPI document and Swagger UI', () => {
       (doc.paths[path][method].security ?? []).flatMap((s) => Object.keys(s));
     expect(schemes('/auth/logout', 'post')).toEqual(expect.arrayContaining(['session', 'csrf']));
     expect(schemes('/admin/users', 'post')).toEqual(expect.arrayContaining(['session', 'csrf']));
+    expect(schemes('/admin/users/import', 'post')).toEqual(expect.arrayContaining(['session', 'csrf']));
     expect(schemes('/auth/profile', 'get')).toContain('session');
   });
 

@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
+import { sign } from 'cookie-signature';
 import { createClient, RedisClientType } from 'redis';
 import request from 'supertest';
+import { Env } from '../src/config/env';
 import { ActivityTracker } from '../src/session/activity-tracker';
 import { SessionSweeper } from '../src/session/session-sweeper';
 import { RedisServer, startRedisServer } from './support/redis-server';
 import { as, loginAs, newUser } from './support/sessions';
-import { createTestApp, LoggedIn, login, TestApp } from './support/test-app';
+import { createTestApp, LoggedIn, login, TEST_SECRET, TestApp } from './support/test-app';
 
 /**
  * What the service sends to Redis, counted by Redis itself (INFO commandstats) on a server of this
@@ -46,28 +48,43 @@ async function commandsDuring(redis: RedisClientType, action: () => Promise<void
 
 const total = (calls: Calls) => Object.values(calls).reduce((sum, n) => sum + n, 0);
 
+interface Counted {
+  server: RedisServer;
+  redis: RedisClientType;
+  t: TestApp;
+  admin: LoggedIn;
+}
+
+/** A Redis of this file's own, a client on it to count with, and the service on it (sweeps by hand). */
+async function countedApp(env: Env = {}): Promise<Counted> {
+  const server = await startRedisServer();
+  const redis: RedisClientType = createClient({ url: server.url });
+  redis.on('error', () => undefined);
+  await redis.connect();
+  const t = await createTestApp({
+    env: { REDIS_URL: server.url, ...env },
+    override: (builder) => builder.overrideProvider(SessionSweeper).useClass(ManualSweeper),
+  });
+  return { server, redis, t, admin: await login(t.http) };
+}
+
+async function stopCounted(c: Counted | undefined): Promise<void> {
+  await c?.t.close();
+  await c?.redis.close();
+  await c?.server.stop();
+}
+
 describe('Redis commands the service sends (redis)', () => {
-  let server: RedisServer;
+  let counted: Counted;
   let redis: RedisClientType;
   let t: TestApp;
   let admin: LoggedIn;
 
   beforeAll(async () => {
-    server = await startRedisServer();
-    redis = createClient({ url: server.url });
-    redis.on('error', () => undefined);
-    await redis.connect();
-    t = await createTestApp({
-      env: { REDIS_URL: server.url },
-      override: (builder) => builder.overrideProvider(SessionSweeper).useClass(ManualSweeper),
-    });
-    admin = await login(t.http);
+    counted = await countedApp();
+    ({ redis, t, admin } = counted);
   });
-  afterAll(async () => {
-    await t?.close();
-    await redis?.close();
-    await server?.stop();
-  });
+  afterAll(() => stopCounted(counted));
 
   it('a steady authenticated GET costs exactly one HMGET and sets no cookie', async () => {
     const user = await newUser(t.http, admin);
@@ -185,5 +202,39 @@ describe('Redis commands the service sends (redis)', () => {
     expect(total(calls)).toBeGreaterThan(50);
     expect(calls).toHaveProperty('hmget');
     expect(Object.keys(calls).filter((name) => /^(keys|scan|flushdb|flushall|randomkey)$/.test(name))).toEqual([]);
+  });
+});
+
+describe('Redis commands with legacy session adoption on (redis)', () => {
+  let counted: Counted;
+  let redis: RedisClientType;
+  let t: TestApp;
+  let admin: LoggedIn;
+
+  beforeAll(async () => {
+    counted = await countedApp({ LEGACY_SESSION_COOKIE: 'connect.sid', LEGACY_SESSION_PREFIX: 'legacy:' });
+    ({ redis, t, admin } = counted);
+  });
+  afterAll(() => stopCounted(counted));
+
+  it.each([
+    ['our cookie only', ''],
+    // Validly signed: were it read, adoption would send a script for it.
+    ['our cookie beside an old one', `; connect.sid=${encodeURIComponent(`s:${sign('old-session-id', TEST_SECRET)}`)}`],
+  ])('a steady authenticated GET with %s still costs exactly one HMGET', async (_, extra) => {
+    const user = await newUser(t.http, admin);
+    const me = await loginAs(t.http, user);
+    await t.app.get(ActivityTracker).flushAll();
+
+    const calls = await commandsDuring(redis, async () => {
+      for (let i = 0; i < 50; i++) {
+        const res = await as(t.http, { ...me, cookie: me.cookie + extra })
+          .get('/auth/profile')
+          .expect(200);
+        expect(res.headers['set-cookie']).toBeUndefined();
+      }
+    });
+
+    expect(calls).toEqual({ hmget: 50 });
   });
 });

@@ -22,8 +22,9 @@ describe('AdminController over HTTP', () => {
     revokeUser: jest.fn(),
     auditLog: jest.fn(),
   };
-  const users: Fake<UsersService, 'create' | 'list' | 'update' | 'remove'> = {
+  const users: Fake<UsersService, 'create' | 'import' | 'list' | 'update' | 'remove'> = {
     create: jest.fn(),
+    import: jest.fn(),
     list: jest.fn(),
     update: jest.fn(),
     remove: jest.fn(),
@@ -69,6 +70,7 @@ describe('AdminController over HTTP', () => {
     ['get', `/admin/users/${USER_ID}/sessions`],
     ['delete', `/admin/users/${USER_ID}/sessions`],
     ['post', '/admin/users'],
+    ['post', '/admin/users/import'],
     ['get', '/admin/users'],
     ['patch', `/admin/users/${USER_ID}`],
     ['delete', `/admin/users/${USER_ID}`],
@@ -104,7 +106,7 @@ describe('AdminController over HTTP', () => {
 
     it('403s every state-changing route for an admin without the CSRF token or with a wrong one', async () => {
       const writes = ROUTES.filter(([method]) => method !== 'get');
-      expect(writes).toHaveLength(5);
+      expect(writes).toHaveLength(6);
       for (const [method, path] of writes) {
         for (const token of [undefined, bob.csrfToken]) {
           const call = as(root, method, path, false);
@@ -222,6 +224,93 @@ describe('AdminController over HTTP', () => {
         ],
       });
       expect(users.create).not.toHaveBeenCalled();
+    });
+
+    describe('POST /admin/users/import', () => {
+      const HASH = `$2b$04$${'a'.repeat(53)}`;
+      const importing = (body: unknown) => as(root, 'post', '/admin/users/import').send(body as object);
+      const expect400 = async (body: unknown, message: string[] | string) => {
+        const res = await importing(body);
+        expect([res.status, res.body]).toEqual([400, { statusCode: 400, message, error: 'Bad Request' }]);
+      };
+
+      it('passes the users as sent, as this admin, and answers 200 with the outcome', async () => {
+        const outcome = { created: 1, skipped: [{ username: 'Bad Name', reason: 'invalid username' }] };
+        users.import.mockResolvedValue(outcome);
+        const body = {
+          users: [
+            { username: 'carol', passwordHash: HASH, roles: ['user', 'auditor'], disabled: true },
+            { username: 'Bad Name', passwordHash: 'anything at all' },
+          ],
+        };
+        await importing(body).expect(200, outcome);
+        expect(users.import).toHaveBeenCalledTimes(1);
+        const [dto, actor, ip] = users.import.mock.calls[0];
+        expect([JSON.parse(JSON.stringify(dto)), actor, ip]).toStrictEqual([body, actorOf(root), CLIENT_IP]);
+      });
+
+      it('takes 1,000 users in one call and 400s 1,001 or none', async () => {
+        users.import.mockResolvedValue({ created: 1000, skipped: [] });
+        const many = (n: number) => ({
+          users: Array.from({ length: n }, (_, i) => ({ username: `u${i}`, passwordHash: 'h' })),
+        });
+        await importing(many(1000)).expect(200);
+        await expect400(many(1001), ['users must contain no more than 1000 elements']);
+        await expect400({ users: [] }, ['users must contain at least 1 elements']);
+        expect(users.import).toHaveBeenCalledTimes(1);
+      });
+
+      it('400s a body of the wrong shape, field by field', async () => {
+        await expect400({}, [
+          'each user must be an object',
+          'users must contain no more than 1000 elements',
+          'users must contain at least 1 elements',
+          'users must be an array',
+        ]);
+        await expect400({ users: { username: 'carol', passwordHash: HASH } }, [
+          'users must contain no more than 1000 elements',
+          'users must contain at least 1 elements',
+          'users must be an array',
+        ]);
+        // Said twice (by the check of the list and by the check of each user), but a 400 all the same.
+        const notObject = ['each user must be an object', 'users.each user must be an object'];
+        await expect400({ users: ['carol'] }, notObject);
+        await expect400({ users: [null] }, notObject);
+        await expect400({ users: [[{ username: 'carol', passwordHash: HASH }]] }, ['each user must be an object']);
+        await expect400(
+          { users: [{ username: 7, passwordHash: ['x'], roles: 'admin', disabled: 'yes', isAdmin: true }] },
+          [
+            'users.0.property isAdmin should not exist',
+            'users.0.username must be shorter than or equal to 256 characters',
+            'users.0.username must be a string',
+            'users.0.passwordHash must be shorter than or equal to 512 characters',
+            'users.0.passwordHash must be a string',
+            'users.0.roles must be an array',
+            'users.0.roles must contain no more than 64 elements',
+            'users.0.disabled must be a boolean value',
+          ],
+        );
+        await expect400({ users: [{ username: 'carol', passwordHash: HASH, roles: [7, 'r'.repeat(65)] }] }, [
+          'users.0.each value in roles must be a string',
+          'users.0.each value in roles must be shorter than or equal to 64 characters',
+        ]);
+        await expect400({ users: [{ username: 'carol' }], extra: 1 }, [
+          'property extra should not exist',
+          'users.0.passwordHash must be shorter than or equal to 512 characters',
+          'users.0.passwordHash must be a string',
+        ]);
+        expect(users.import).not.toHaveBeenCalled();
+      });
+
+      it('400s a name or hash longer than any it could take', async () => {
+        await expect400({ users: [{ username: 'u'.repeat(257), passwordHash: HASH }] }, [
+          'users.0.username must be shorter than or equal to 256 characters',
+        ]);
+        await expect400({ users: [{ username: 'carol', passwordHash: `${HASH}${'a'.repeat(453)}` }] }, [
+          'users.0.passwordHash must be shorter than or equal to 512 characters',
+        ]);
+        expect(users.import).not.toHaveBeenCalled();
+      });
     });
 
     it('GET /admin/users pages by number', async () => {

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Ip, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Ip, Param, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -19,7 +19,16 @@ import { SessionIdPipe } from '../session/session-id.pipe';
 import { UserIdPipe } from '../users/user-id.pipe';
 import { SessionHandle } from '../session/session-ids';
 import { SessionRecord } from '../session/session-store';
-import { CreateUserDto, DeletedUserDto, PageQueryDto, UpdateUserDto, UserDto, UserListDto } from '../users/users.dto';
+import {
+  CreateUserDto,
+  DeletedUserDto,
+  ImportResultDto,
+  ImportUsersDto,
+  PageQueryDto,
+  UpdateUserDto,
+  UserDto,
+  UserListDto,
+} from '../users/users.dto';
 import { UsersService } from '../users/users.service';
 import {
   AdminSessionListDto,
@@ -97,6 +106,24 @@ export class AdminController {
   @ApiConflictResponse({ description: 'Username already taken' })
   createUser(@Body() dto: CreateUserDto, @CurrentSession() me: SessionRecord, @Ip() ip: string): Promise<UserDto> {
     return this.users.create(dto, actorOf(me), ip);
+  }
+
+  /**
+   * Creates up to 1,000 users of another system with their bcrypt or argon2 password hashes; each
+   * user is created or skipped with a reason (name taken or invalid, same name twice, invalid roles,
+   * unsupported or too costly hash). A hash that is not this service's argon2id is replaced at the
+   * user's first login.
+   */
+  @Post('users/import')
+  @HttpCode(200)
+  @ApiSecurity('csrf')
+  @ApiBadRequestResponse({ description: 'Invalid body: not 1 to 1,000 users of the documented shape; nothing written' })
+  importUsers(
+    @Body() dto: ImportUsersDto,
+    @CurrentSession() me: SessionRecord,
+    @Ip() ip: string,
+  ): Promise<ImportResultDto> {
+    return this.users.import(dto, actorOf(me), ip);
   }
 
   /** Users in creation order, one page at a time. */

@@ -95,6 +95,8 @@ export const AUDIT_TYPES = [
   'user_created',
   'user_updated',
   'user_deleted',
+  'users_imported',
+  'password_rehashed',
 ] as const;
 
 export class AuditActorDto {
@@ -111,7 +113,7 @@ export class AuditEventDto {
   /** Null when the service did it (expiry). */
   @ApiProperty({ type: AuditActorDto, nullable: true })
   actor!: AuditActorDto | null;
-  /** A public session id, a user id, or the username a failed login named. */
+  /** A public session id, a user id, the username a failed login named, or `users` for an import. */
   subject!: string;
   @ApiProperty({ type: String, nullable: true })
   ip!: string | null;

@@ -66,16 +66,9 @@ export class AdminService {
 
   async revokeUser(userId: string, actor: AuditActor, ip?: string): Promise<RevokedDto> {
     const ended = await this.sessions.revokeForUser(userId);
-    await Promise.all(
-      ended.map((h) =>
-        this.audit.record({
-          type: 'session_revoked',
-          actor,
-          subject: h.publicId,
-          ip,
-          detail: 'by an admin (all of the user)',
-        }),
-      ),
+    await this.audit.recordEach(
+      { type: 'session_revoked', actor, ip, detail: 'by an admin (all of the user)' },
+      ended.map((h) => h.publicId),
     );
     return { revoked: ended.length };
   }

@@ -10,7 +10,11 @@ export type AuditType =
   | 'session_expired'
   | 'user_created'
   | 'user_updated'
-  | 'user_deleted';
+  | 'user_deleted'
+  | 'users_imported'
+  | 'password_rehashed'
+  | 'session_adopted'
+  | 'session_adoption_refused';
 
 export interface AuditActor {
   userId: string;
@@ -67,6 +71,11 @@ export class AuditService {
     } catch (error) {
       this.logger.warn(`Audit write failed (${event.type}): ${(error as Error).message}`);
     }
+  }
+
+  /** One event per subject, alike but for it (e.g. every session a login or an admin ended). */
+  async recordEach(event: Omit<NewAuditEvent, 'subject'>, subjects: string[]): Promise<void> {
+    await Promise.all(subjects.map((subject) => this.record({ ...event, subject })));
   }
 
   /** Newest first; `cursor` is the id of the last event of the previous page. */

@@ -157,8 +157,9 @@ export class AuthService {
     ip: string | undefined,
     detail: string,
   ): Promise<void> {
-    await Promise.all(
-      ended.map((h) => this.audit.record({ type: 'session_revoked', actor, subject: h.publicId, ip, detail })),
+    await this.audit.recordEach(
+      { type: 'session_revoked', actor, ip, detail },
+      ended.map((h) => h.publicId),
     );
   }
 

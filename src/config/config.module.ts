@@ -1,5 +1,13 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { AppConfig, AuditConfig, AuthConfig, loadConfig, RedisConfig, SessionConfig } from './config';
+import {
+  AppConfig,
+  AuditConfig,
+  AuthConfig,
+  LegacySessionConfig,
+  loadConfig,
+  RedisConfig,
+  SessionConfig,
+} from './config';
 import { Env } from './env';
 
 /**
@@ -18,6 +26,7 @@ export class ConfigModule {
       { provide: SessionConfig, useValue: config.session },
       { provide: AuthConfig, useValue: config.auth },
       { provide: AuditConfig, useValue: config.audit },
+      { provide: LegacySessionConfig, useValue: config.legacy },
     ];
     return { module: ConfigModule, providers, exports: providers.map((p) => p.provide) };
   }

@@ -213,4 +213,66 @@ describe('LOG_LEVEL', () => {
   it.each(['verbose', 'trace', 'log', 'loud'])('refuses %s, naming the variable', (value) => {
     expect(problemsOf({ LOG_LEVEL: value })).toContain('LOG_LEVEL must be error, warn, info or debug');
   });
+  describe('legacy session adoption', () => {
+    const REDIS: Env = { REDIS_URL: 'redis://redis:6379', SESSION_SECRET: SECRET_A, REDIS_KEY_PREFIX: 'nrs:' };
+
+    it('is off by default, with connect-redis defaults ready', () => {
+      const { legacy } = loadConfig({});
+      expect(legacy.enabled).toBe(false);
+      expect(legacy.cookieName).toBeNull();
+      expect(legacy.prefix).toBe('sess:');
+      expect(legacy.userField).toEqual(['username']);
+    });
+
+    it('turns on with LEGACY_SESSION_COOKIE; the old secret defaults to SESSION_SECRET', () => {
+      const { legacy } = loadConfig({
+        ...REDIS,
+        SESSION_SECRET: `${SECRET_A},${SECRET_B}`,
+        LEGACY_SESSION_COOKIE: 'connect.sid',
+      });
+      expect(legacy.enabled).toBe(true);
+      expect(legacy.cookieName).toBe('connect.sid');
+      expect(legacy.secrets).toEqual([SECRET_A, SECRET_B]);
+    });
+
+    it('reads its own secrets, prefix and a dotted user field', () => {
+      const { legacy } = loadConfig({
+        ...REDIS,
+        LEGACY_SESSION_COOKIE: 'connect.sid',
+        LEGACY_SESSION_SECRET: 'old-one, old-two',
+        LEGACY_SESSION_PREFIX: 'myapp:sess:',
+        LEGACY_SESSION_USER_FIELD: 'passport.user',
+      });
+      expect(legacy.secrets).toEqual(['old-one', 'old-two']);
+      expect(legacy.prefix).toBe('myapp:sess:');
+      expect(legacy.userField).toEqual(['passport', 'user']);
+    });
+
+    it.each([
+      [{ REDIS_KEY_PREFIX: 'sess:' }, 'REDIS_KEY_PREFIX ("sess:") and LEGACY_SESSION_PREFIX ("sess:") overlap'],
+      [{ REDIS_KEY_PREFIX: 'sess:new:' }, 'REDIS_KEY_PREFIX ("sess:new:") and LEGACY_SESSION_PREFIX ("sess:") overlap'],
+      [{ REDIS_KEY_PREFIX: 's' }, 'REDIS_KEY_PREFIX ("s") and LEGACY_SESSION_PREFIX ("sess:") overlap'],
+    ])('refuses prefixes that overlap (%j), saying what to set', (env, problem) => {
+      const problems = problemsOf({ ...REDIS, LEGACY_SESSION_COOKIE: 'connect.sid', ...env });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain(problem);
+      expect(problems[0]).toContain('REDIS_KEY_PREFIX=');
+    });
+
+    it('needs Redis, and a secret to verify the old cookies with', () => {
+      expect(problemsOf({ LEGACY_SESSION_COOKIE: 'connect.sid', REDIS_KEY_PREFIX: 'nrs:' })).toEqual([
+        'LEGACY_SESSION_COOKIE needs the Redis the old app writes to (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS)',
+        "LEGACY_SESSION_COOKIE needs the old app's secret: set LEGACY_SESSION_SECRET (or SESSION_SECRET)",
+      ]);
+    });
+
+    it.each([
+      ['LEGACY_SESSION_COOKIE', 'connect sid'],
+      ['LEGACY_SESSION_PREFIX', 'sess *'],
+      ['LEGACY_SESSION_USER_FIELD', 'passport..user'],
+      ['LEGACY_SESSION_USER_FIELD', '__proto__.x.y.z.w'],
+    ])('rejects a bad %s (%j)', (name, value) => {
+      expect(problemsOf({ ...REDIS, LEGACY_SESSION_COOKIE: 'connect.sid', [name]: value }).join('\n')).toContain(name);
+    });
+  });
 });

@@ -18,6 +18,7 @@ import {
 import { LOG_LEVELS, LogLevel } from '../common/logger';
 import { ConfigError, Env, parseBoolean, parseList, readEnv } from './env';
 
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 
 class EnvVars {
@@ -79,7 +80,7 @@ class EnvVars {
   @MinLength(1, { each: true })
   SESSION_SECRET?: string[];
 
-  @Matches(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/, { message: 'SESSION_COOKIE_NAME must be a valid cookie name' })
+  @Matches(COOKIE_NAME, { message: 'SESSION_COOKIE_NAME must be a valid cookie name' })
   SESSION_COOKIE_NAME = 'sid';
 
   @Type(() => Number)
@@ -136,6 +137,27 @@ class EnvVars {
   @IsInt({ message: 'LOGIN_WINDOW must be a whole number of seconds' })
   @Min(1, { message: 'LOGIN_WINDOW must be positive' })
   LOGIN_WINDOW = 900;
+
+  @IsOptional()
+  @Matches(COOKIE_NAME, { message: 'LEGACY_SESSION_COOKIE must be a valid cookie name' })
+  LEGACY_SESSION_COOKIE?: string;
+
+  // connect-redis puts it in front of the session id as is; any key-safe text.
+  @Matches(/^[A-Za-z0-9:_.{}-]{1,64}$/, {
+    message: 'LEGACY_SESSION_PREFIX may hold only letters, digits and : _ . - { }, at most 64 characters',
+  })
+  LEGACY_SESSION_PREFIX = 'sess:';
+
+  @IsOptional()
+  @Transform(({ value }) => parseList(value))
+  @ArrayMinSize(1, { message: 'LEGACY_SESSION_SECRET must hold at least one secret' })
+  @MinLength(1, { each: true })
+  LEGACY_SESSION_SECRET?: string[];
+
+  @Matches(/^[A-Za-z_$][A-Za-z0-9_$]{0,63}(\.[A-Za-z_$][A-Za-z0-9_$]{0,63}){0,3}$/, {
+    message: 'LEGACY_SESSION_USER_FIELD must be a field name or a dotted path of up to 4 names (e.g. passport.user)',
+  })
+  LEGACY_SESSION_USER_FIELD = 'username';
 
   @IsOptional()
   @Type(() => Number)
@@ -239,8 +261,28 @@ export class AuditConfig {
   }
 }
 
+/** Adoption of an express-session + connect-redis app's sessions (src/legacy); null `cookieName` = off. */
+export class LegacySessionConfig {
+  declare readonly cookieName: string | null;
+  /** connect-redis's key prefix: a session lives at `<prefix><sid>`. */
+  declare readonly prefix: string;
+  /** The old app's secrets; any of them verifies a cookie. */
+  declare readonly secrets: string[];
+  /** Where the username sits in the old session, as a path of field names. */
+  declare readonly userField: string[];
+
+  constructor(fields: Omit<Fields<LegacySessionConfig>, 'enabled'>) {
+    Object.assign(this, fields);
+  }
+
+  get enabled(): boolean {
+    return this.cookieName !== null;
+  }
+}
+
 export interface Config {
   app: AppConfig;
+  legacy: LegacySessionConfig;
   audit: AuditConfig;
   redis: RedisConfig;
   session: SessionConfig;
@@ -275,6 +317,27 @@ export function loadConfig(env: Env): Config {
   }
   const secure = v.COOKIE_SECURE ?? production;
   if (v.COOKIE_SAMESITE === 'none' && !secure) problems.push('COOKIE_SAMESITE=none requires COOKIE_SECURE=true');
+
+  if (v.LEGACY_SESSION_COOKIE !== undefined) {
+    if (topologies.length === 0) {
+      problems.push(
+        'LEGACY_SESSION_COOKIE needs the Redis the old app writes to (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS)',
+      );
+    }
+    if (!v.LEGACY_SESSION_SECRET && !v.SESSION_SECRET) {
+      problems.push("LEGACY_SESSION_COOKIE needs the old app's secret: set LEGACY_SESSION_SECRET (or SESSION_SECRET)");
+    }
+    // Both default to `sess:`. The old app, while it still runs, SCANs `<its prefix>*` (connect-redis
+    // all(), clear(), length()) and would delete or misread this service's keys.
+    const ours = v.REDIS_KEY_PREFIX;
+    const theirs = v.LEGACY_SESSION_PREFIX;
+    if (ours.startsWith(theirs) || theirs.startsWith(ours)) {
+      problems.push(
+        `REDIS_KEY_PREFIX ("${ours}") and LEGACY_SESSION_PREFIX ("${theirs}") overlap: the old app would scan, ` +
+          `delete or misread this service's keys. Give this service a prefix of its own, e.g. REDIS_KEY_PREFIX=nrs:`,
+      );
+    }
+  }
 
   if (problems.length > 0) throw new ConfigError([...new Set(problems)].sort());
 
@@ -315,6 +378,12 @@ export function loadConfig(env: Env): Config {
       passwordHashConcurrency: v.PASSWORD_HASH_CONCURRENCY,
     }),
     audit: new AuditConfig({ maxEntries: v.AUDIT_MAX_ENTRIES }),
+    legacy: new LegacySessionConfig({
+      cookieName: v.LEGACY_SESSION_COOKIE ?? null,
+      prefix: v.LEGACY_SESSION_PREFIX,
+      secrets: v.LEGACY_SESSION_SECRET ?? secrets,
+      userField: v.LEGACY_SESSION_USER_FIELD.split('.'),
+    }),
   };
 }
 

@@ -8,6 +8,17 @@ interface Observer {
 
 export type LoginOutcome = 'success' | 'failure' | 'rate_limited';
 
+/** What became of a request that carried a legacy (express-session) cookie and none of ours. */
+export type AdoptionOutcome =
+  | 'adopted'
+  | 'invalid_signature'
+  | 'missing'
+  | 'unreadable'
+  | 'unknown_user'
+  | 'disabled_user'
+  | 'user_changed'
+  | 'insecure';
+
 /** The service's Prometheus metrics, in a registry of its own (two apps in one test process do not clash). */
 @Injectable()
 export class MetricsService {
@@ -24,6 +35,13 @@ export class MetricsService {
   readonly logins = new Counter({
     name: 'session_logins_total',
     help: 'Login attempts by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly adoptions = new Counter({
+    name: 'session_legacy_adoptions_total',
+    help: 'Requests with a legacy express-session cookie and no session of ours, by outcome (adopted, or why not)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

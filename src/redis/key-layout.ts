@@ -59,6 +59,11 @@ export class KeyLayout {
   users(): string {
     return `${this.prefix}{users}:all`;
   }
+
+  /** The timing profiles of imported password hashes (a set of a few names such as `bcrypt:10`). */
+  hashProfiles(): string {
+    return `${this.prefix}{users}:hash-profiles`;
+  }
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

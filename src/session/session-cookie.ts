@@ -40,6 +40,11 @@ export class SessionCookie {
     return this.config.cookieName;
   }
 
+  /** Whether the cookie is Secure: then a browser sends it back over HTTPS only. */
+  get secure(): boolean {
+    return this.config.cookieSecure;
+  }
+
   /**
    * The session the request's cookie names, when one of the secrets signed it and it is a session
    * id this service mints; null otherwise. Says nothing yet about whether the session is alive.

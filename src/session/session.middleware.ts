@@ -55,7 +55,7 @@ export class SessionMiddleware implements NestMiddleware<Request, Response> {
           if (record !== null) req.liveSession = this.attach(named, record, res);
           next();
         },
-        (error: unknown) => this.fail(res, error),
+        (error: unknown) => answerMiddlewareFailure(res, error, this.logger),
       );
   }
 
@@ -72,15 +72,19 @@ export class SessionMiddleware implements NestMiddleware<Request, Response> {
     });
     return session;
   }
+}
 
-  private fail(res: Response, error: unknown): void {
-    if (res.headersSent) return;
-    if (isStoreUnavailable(error)) {
-      res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
-      return;
-    }
-    // Anything else is a bug: log it here, answer as the exception filter would, never with express's page.
-    this.logger.error(error);
-    res.status(500).json({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
+/**
+ * How a middleware that reads the store answers when it fails: 503 while the store is away, and
+ * anything else is a bug, logged here and answered as the exception filter would (a middleware's
+ * error never reaches it), never with express's page.
+ */
+export function answerMiddlewareFailure(res: Response, error: unknown, logger: Logger): void {
+  if (res.headersSent) return;
+  if (isStoreUnavailable(error)) {
+    res.status(503).set('Retry-After', '1').json(STORE_UNAVAILABLE_BODY);
+    return;
   }
+  logger.error(error);
+  res.status(500).json({ statusCode: 500, message: 'Internal server error', error: 'Internal Server Error' });
 }

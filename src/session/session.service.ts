@@ -53,13 +53,15 @@ export class SessionService {
    * Starts a session for a user who just proved who they are: a new id every time, so a cookie
    * planted before login is never adopted, and the session the request came with (`replacing`),
    * if any, ends. Null when the user was changed, disabled or deleted after their credentials were
-   * read; then no cookie must be set, so the refusal looks like a wrong password.
+   * read; then no cookie must be set, so the refusal looks like a wrong password. `notAfter` brings
+   * the absolute deadline forward (an adopted legacy session keeps its own end).
    */
   async start(
     user: SessionUser,
     context: LoginContext,
     deviceId: string | null,
     replacing?: RequestSession,
+    notAfter = Infinity,
   ): Promise<StartedSession | null> {
     if (replacing) await this.end(replacing);
     const secretId = newSessionId(user.id);
@@ -75,7 +77,7 @@ export class SessionService {
       ip: context.ip,
       createdAt: now,
       lastActivityAt: now,
-      absoluteExpiresAt: now + this.config.absoluteTimeoutMs,
+      absoluteExpiresAt: Math.min(now + this.config.absoluteTimeoutMs, notAfter),
       requestCount: 1,
     };
     const { created, ended } = await this.store.create(record, {

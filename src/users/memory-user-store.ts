@@ -8,17 +8,21 @@ const copy = (u: User): User => ({ ...u, roles: [...u.roles] });
 const USERS = new EmbeddedTable<string, User>('users');
 /** usernameKey(username) -> user id. */
 const USERNAMES = new EmbeddedTable<string, string>('usernames');
+/** The timing profiles of imported hashes (the value means nothing). */
+const HASH_PROFILES = new EmbeddedTable<string, true>('hash-profiles');
 
 /** Users of the embedded store, in this process only. */
 @Injectable()
 export class MemoryUserStore extends UserStore {
   private readonly users: Map<string, User>;
   private readonly usernames: Map<string, string>;
+  private readonly profiles: Map<string, true>;
 
   constructor(db: EmbeddedDb) {
     super();
     this.users = db.table(USERS);
     this.usernames = db.table(USERNAMES);
+    this.profiles = db.table(HASH_PROFILES);
   }
 
   create(user: User): Promise<boolean> {
@@ -47,6 +51,13 @@ export class MemoryUserStore extends UserStore {
     return this.findById(id);
   }
 
+  replacePasswordHash(id: string, expected: string, replacement: string): Promise<boolean> {
+    const user = this.users.get(id);
+    if (!user || user.passwordHash !== expected) return Promise.resolve(false);
+    user.passwordHash = replacement;
+    return Promise.resolve(true);
+  }
+
   delete(id: string): Promise<boolean> {
     const user = this.users.get(id);
     if (!user) return Promise.resolve(false);
@@ -65,5 +76,14 @@ export class MemoryUserStore extends UserStore {
 
   count(): Promise<number> {
     return Promise.resolve(this.users.size);
+  }
+
+  addHashProfiles(profiles: string[]): Promise<void> {
+    for (const profile of profiles) this.profiles.set(profile, true);
+    return Promise.resolve();
+  }
+
+  hashProfiles(): Promise<string[]> {
+    return Promise.resolve([...this.profiles.keys()]);
   }
 }

@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import type { HashParams } from './password-hash-formats';
 
 /** The worker's name in `ps`/`top` (and /proc/<pid>/comm, which keeps 15 characters). */
 export const WORKER_TITLE = 'argon2-worker';
@@ -9,7 +10,8 @@ export const WORKER_TITLE = 'argon2-worker';
  * fork a .ts file) with nothing to copy. It lowers its own priority first, before it creates any
  * thread: Linux keeps a nice value per thread and a new thread inherits its creator's, so renicing
  * the threads Node has already started and then loading argon2 puts every hashing thread at 19,
- * with no window in which the parent's `setPriority(pid)` has not landed yet. It lives exactly as
+ * with no window in which the parent's `setPriority(pid)` has not landed yet (bcrypt runs on the
+ * same thread pool, which libuv starts at the first job, so it is at 19 too). It lives exactly as
  * long as its IPC channel: it ends when the parent lets go of it or dies, and ignores SIGINT and
  * SIGTERM, which a terminal or a service manager sends to the whole process group at once, so the
  * logins the service still finishes during its graceful shutdown are not cut short.
@@ -33,15 +35,27 @@ try {
 } catch (error) {
   niceError = String(error && (error.code || error.message));
 }
+const { performance } = require('node:perf_hooks');
 const argon2 = require(process.env.ARGON2_MODULE);
+const bcrypt = require(process.env.BCRYPT_MODULE);
 const options = JSON.parse(process.env.ARGON2_OPTIONS);
 const reply = (message) => {
   if (process.connected) process.send(message);
 };
-process.on('message', ({ id, op, hash, password }) => {
-  const work = op === 'hash' ? argon2.hash(password, options) : argon2.verify(hash, password).catch(() => false);
+const hash = async (password, params) => {
+  if (!params) return argon2.hash(password, options);
+  if (params.algorithm === 'bcrypt') return bcrypt.hash(password, params.cost);
+  const { algorithm, version, memoryCost, timeCost, parallelism } = params;
+  return argon2.hash(password, { type: argon2[algorithm], version, memoryCost, timeCost, parallelism });
+};
+const verify = async (encoded, password) =>
+  encoded.startsWith('$2') ? bcrypt.compare(password, encoded) : argon2.verify(encoded, password);
+process.on('message', ({ id, op, hash: encoded, password, params }) => {
+  // The parent sends no more jobs than this process has threads, so this times the work alone.
+  const started = performance.now();
+  const work = op === 'hash' ? hash(password, params) : verify(encoded, password).catch(() => false);
   work.then(
-    (value) => reply({ id, value }),
+    (value) => reply({ id, value, ms: performance.now() - started }),
     (error) => reply({ id, error: String(error && error.message) }),
   );
 });
@@ -54,16 +68,27 @@ reply({ ready: true, niceError });
 const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 2000;
 
-export type HashJob = { op: 'hash'; password: string } | { op: 'verify'; hash: string; password: string };
+/**
+ * A hash with the service's own argon2id parameters, or with `params` (to time a profile, see
+ * PasswordHasher.calibrate); a check of an argon2 or bcrypt hash (`$2y$` already made `$2b$`).
+ */
+export type HashJob =
+  { op: 'hash'; password: string; params?: HashParams } | { op: 'verify'; hash: string; password: string };
 
-type Reply = { id: number; value: string | boolean } | { id: number; error: string };
+/** A job's answer, and how long its work took inside the worker (never the wait for a slot). */
+export interface JobResult {
+  value: string | boolean;
+  ms: number;
+}
+
+type Reply = ({ id: number } & JobResult) | { id: number; error: string };
 type Ready = { ready: true; niceError?: string };
 
 /** The worker ended (killed, crashed, out of memory) while a job was in it. */
 export class HashWorkerExitedError extends Error {}
 
 interface Pending {
-  resolve(value: string | boolean): void;
+  resolve(result: JobResult): void;
   reject(error: Error): void;
 }
 
@@ -100,7 +125,7 @@ export class HashWorker {
       this.pending.delete(message.id);
       this.idleUnlessBusy();
       if ('error' in message) job.reject(new Error(message.error));
-      else job.resolve(message.value);
+      else job.resolve({ value: message.value, ms: message.ms });
     });
     // The worker must not keep a process alive that has nothing else to do, nor let it exit mid-job.
     child.unref();
@@ -120,6 +145,7 @@ export class HashWorker {
           env: {
             ...(process.env.SystemRoot ? { SystemRoot: process.env.SystemRoot } : {}),
             ARGON2_MODULE: require.resolve('argon2'),
+            BCRYPT_MODULE: require.resolve('bcrypt'),
             ARGON2_OPTIONS: JSON.stringify(argon2Options),
             // Its thread pool runs nothing but hashes: exactly as many threads as may run at once.
             UV_THREADPOOL_SIZE: String(threads),
@@ -158,7 +184,7 @@ export class HashWorker {
     return this.child.pid;
   }
 
-  run(job: HashJob): Promise<string | boolean> {
+  run(job: HashJob): Promise<JobResult> {
     if (this.exited || !this.child.connected) {
       return Promise.reject(new HashWorkerExitedError('argon2 worker has exited'));
     }

@@ -1,10 +1,13 @@
 import { Logger, ServiceUnavailableException } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import argon2 from 'argon2';
+import bcrypt from 'bcrypt';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { Clock } from '../common/clock';
 import { AuthConfig } from '../config/config';
-import { HASHER_BUSY_MESSAGE, HASHER_INTERRUPTED_MESSAGE, PasswordHasher } from './password-hasher';
-import { HashWorker, WORKER_TITLE } from './password-hash-worker';
+import { parseHash, profileName } from './password-hash-formats';
+import { HASHER_BUSY_MESSAGE, HASHER_INTERRUPTED_MESSAGE, OWN_PROFILE, PasswordHasher } from './password-hasher';
+import { HashJob, HashWorker, JobResult, WORKER_TITLE } from './password-hash-worker';
 
 /** The hasher with its wait bound set by the test: long where only the queue's length is under test. */
 class Hasher extends PasswordHasher {
@@ -12,7 +15,10 @@ class Hasher extends PasswordHasher {
     slots: number,
     protected override readonly maxWaitMs = 60_000,
   ) {
-    super(new AuthConfig({ loginMaxFailures: 5, loginWindowSeconds: 900, passwordHashConcurrency: slots }));
+    super(
+      new AuthConfig({ loginMaxFailures: 5, loginWindowSeconds: 900, passwordHashConcurrency: slots }),
+      new Clock(),
+    );
     made.push(this);
   }
 }
@@ -21,6 +27,64 @@ class Hasher extends PasswordHasher {
 class NoChildHasher extends Hasher {
   protected override startWorker(): Promise<HashWorker> {
     return Promise.reject(new Error('argon2 worker did not start: spawn EAGAIN'));
+  }
+}
+
+const HOUR = 3600_000;
+
+/** A clock the test moves. */
+class TestClock extends Clock {
+  at = 1_700_000_000_000;
+
+  override now(): number {
+    return this.at;
+  }
+}
+
+/** Well-formed hashes for the fake worker below (their content is never checked). */
+const FAKE_ARGON2 = `$argon2id$v=19$m=19456,p=1,t=2$${'A'.repeat(22)}$${'B'.repeat(43)}`;
+const FAKE_BCRYPT = (cost: number) => `$2b$${String(cost).padStart(2, '0')}$${'C'.repeat(53)}`;
+
+/**
+ * The hasher over a fake worker, so that padding is tested with exact figures instead of timings:
+ * the password "right" is right, a job of a profile takes the time `costs` gives it (25 ms when
+ * not given), and a pause is recorded instead of slept.
+ */
+class TimedHasher extends PasswordHasher {
+  readonly jobs: HashJob[] = [];
+  /** Each failed check: the work the worker reported and the pause added to it. */
+  readonly failures: { work: number; pause: number }[] = [];
+  private lastWork = 0;
+
+  constructor(
+    clock: Clock,
+    private readonly costs: Record<string, number> = {},
+  ) {
+    super(new AuthConfig({ loginMaxFailures: 5, loginWindowSeconds: 900, passwordHashConcurrency: 1 }), clock);
+  }
+
+  override verify(hash: string, password: string, options?: { padRight?: boolean }): Promise<boolean> {
+    this.lastWork = 0;
+    return super.verify(hash, password, options);
+  }
+
+  protected override run(job: HashJob): Promise<JobResult> {
+    this.jobs.push(job);
+    const profile =
+      job.op === 'hash' ? (job.params ? profileName(job.params) : OWN_PROFILE) : profileName(parseHash(job.hash)!);
+    this.lastWork = this.costs[profile] ?? 25;
+    const value = job.op === 'hash' ? FAKE_ARGON2 : job.password === 'right';
+    return Promise.resolve({ value, ms: this.lastWork });
+  }
+
+  protected override pause(ms: number): Promise<void> {
+    this.failures.push({ work: this.lastWork, pause: ms });
+    return Promise.resolve();
+  }
+
+  /** How long each failed check answered after its slot was free. */
+  totals(): number[] {
+    return this.failures.map((f) => f.work + Math.max(0, f.pause));
   }
 }
 
@@ -148,6 +212,7 @@ describe('PasswordHasher', () => {
     const moduleRef = await Test.createTestingModule({
       providers: [
         PasswordHasher,
+        Clock,
         {
           provide: AuthConfig,
           useValue: new AuthConfig({ loginMaxFailures: 5, loginWindowSeconds: 900, passwordHashConcurrency: 1 }),
@@ -184,6 +249,164 @@ describe('PasswordHasher', () => {
     } finally {
       warn.mockRestore();
     }
+  });
+
+  describe('imported hashes', () => {
+    it('verifies bcrypt hashes made by the bcrypt package, $2a$, $2b$ and $2y$ alike', async () => {
+      const b = await bcrypt.hash('imported password', 4);
+      const a = await bcrypt.hash('imported password', await bcrypt.genSalt(4, 'a'));
+      expect([b.slice(0, 4), a.slice(0, 4)]).toEqual(['$2b$', '$2a$']);
+      for (const hashed of [b, a, `$2y$${b.slice(4)}`]) {
+        expect(await hasher.verify(hashed, 'imported password')).toBe(true);
+        expect(await hasher.verify(hashed, 'imported passwore')).toBe(false);
+      }
+    });
+
+    it('verifies a $2y$ hash made by PHP, which native bcrypt alone would refuse', async () => {
+      // The example of PHP's password_verify() documentation.
+      const php = '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a';
+      expect(await bcrypt.compare('rasmuslerdorf', php)).toBe(false);
+      expect(await hasher.verify(php, 'rasmuslerdorf')).toBe(true);
+      expect(await hasher.verify(php, 'rasmuslerdorF')).toBe(false);
+    });
+
+    it('verifies argon2i and argon2id hashes of other parameters, written in either parameter order', async () => {
+      const i = await argon2.hash('imported password', { type: argon2.argon2i, memoryCost: 4096, timeCost: 3 });
+      const id = await argon2.hash('imported password', { ...CHEAP, type: argon2.argon2id });
+      const reordered = id.replace(/m=(\d+),p=(\d+),t=(\d+)/, 'm=$1,t=$3,p=$2');
+      expect(reordered).not.toBe(id);
+      for (const hashed of [i, id, reordered]) {
+        expect(await hasher.verify(hashed, 'imported password')).toBe(true);
+        expect(await hasher.verify(hashed, 'wrong')).toBe(false);
+      }
+    });
+
+    it('verifies bcrypt in this process too when no worker can be started', async () => {
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      try {
+        const fallback = new NoChildHasher(1);
+        const hashed = await bcrypt.hash('imported password', 4);
+        await expect(fallback.verify(`$2y$${hashed.slice(4)}`, 'imported password')).resolves.toBe(true);
+        await expect(fallback.verify(hashed, 'wrong')).resolves.toBe(false);
+        await fallback.calibrate('bcrypt:4');
+        expect(fallback.needsCalibration('bcrypt:4')).toBe(false);
+        expect(await fallback.workerPid()).toBeUndefined();
+      } finally {
+        warn.mockRestore();
+      }
+    });
+
+    it('needs a rehash for every hash but its own argon2id with the current parameters', async () => {
+      expect(hasher.needsRehash(hash)).toBe(false);
+      expect(hasher.needsRehash(await bcrypt.hash('x', 4))).toBe(true);
+      expect(hasher.needsRehash(await argon2.hash('x', { ...CHEAP, type: argon2.argon2id }))).toBe(true);
+      // argon2's own needsRehash compares the parameters only, not the variant.
+      const argon2i = await argon2.hash('x', { type: argon2.argon2i, memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+      expect(argon2.needsRehash(argon2i, { memoryCost: 19_456, timeCost: 2, parallelism: 1 })).toBe(false);
+      expect(hasher.needsRehash(argon2i)).toBe(true);
+      expect(hasher.needsRehash('$argon2id$garbage')).toBe(true);
+    });
+
+    it('times a profile in the worker when asked to calibrate it', async () => {
+      expect(hasher.needsCalibration('bcrypt:5')).toBe(true);
+      await hasher.calibrate('bcrypt:5');
+      expect(hasher.needsCalibration('bcrypt:5')).toBe(false);
+    });
+  });
+
+  describe('time of a failed check', () => {
+    it('answers a wrong password, or an unknown user, no sooner than the slowest profile seen; a right one at once', async () => {
+      const timed = new TimedHasher(new TestClock(), { 'bcrypt:10': 60 });
+      await timed.onModuleInit(); // the dummy hash: one argon2id job of 25 ms
+
+      expect(await timed.verify(FAKE_ARGON2, 'wrong')).toBe(false);
+      expect(await timed.verify(FAKE_BCRYPT(10), 'wrong')).toBe(false);
+      expect(await timed.verify(FAKE_ARGON2, 'wrong')).toBe(false);
+      expect(await timed.burn('anything')).toBe(false);
+      expect(await timed.verify(FAKE_BCRYPT(10), 'right')).toBe(true);
+      expect(await timed.verify(FAKE_ARGON2, 'right')).toBe(true);
+
+      // Before any bcrypt check, argon2id's own pace: mean 25 + 4 × deviation 4.6875 (two samples).
+      // From then on bcrypt's, 60 + 4 × 15, for argon2id failures and unknown users alike.
+      expect(timed.failures).toEqual([
+        { work: 25, pause: 18.75 },
+        { work: 60, pause: 60 },
+        { work: 25, pause: 95 },
+        { work: 25, pause: 95 },
+      ]);
+      expect(timed.totals()).toEqual([43.75, 120, 120, 120]);
+    });
+
+    it('pads a right password too when asked (an account that cannot log in)', async () => {
+      const timed = new TimedHasher(new TestClock(), { 'bcrypt:10': 60 });
+      await timed.verify(FAKE_BCRYPT(10), 'wrong');
+      expect(await timed.verify(FAKE_ARGON2, 'right', { padRight: true })).toBe(true);
+      expect(await timed.verify(FAKE_ARGON2, 'wrong', { padRight: true })).toBe(false);
+      expect(timed.totals()).toEqual([120, 120, 120]);
+    });
+
+    it('follows each profile as its checks get faster or slower', async () => {
+      const costs = { 'bcrypt:10': 60 };
+      const timed = new TimedHasher(new TestClock(), costs);
+      for (let i = 0; i < 40; i += 1) await timed.verify(FAKE_BCRYPT(10), 'right');
+      await timed.verify(FAKE_ARGON2, 'wrong');
+      // Steady at 60 ms: the deviation has decayed, so the pace is close to 60, never below it.
+      const steady = timed.totals().at(-1)!;
+      expect(steady).toBeGreaterThanOrEqual(60);
+      expect(steady).toBeLessThan(61);
+
+      costs['bcrypt:10'] = 90; // the machine got busier
+      for (let i = 0; i < 20; i += 1) await timed.verify(FAKE_BCRYPT(10), 'right');
+      await timed.verify(FAKE_ARGON2, 'wrong');
+      expect(timed.totals().at(-1)).toBeGreaterThan(85);
+    });
+
+    it('forgets a profile nobody was checked against for 24 hours', async () => {
+      const clock = new TestClock();
+      const timed = new TimedHasher(clock, { 'bcrypt:12': 240 });
+      await timed.verify(FAKE_BCRYPT(12), 'right');
+      await timed.verify(FAKE_ARGON2, 'wrong');
+      clock.at += 24 * HOUR - 1;
+      await timed.verify(FAKE_ARGON2, 'wrong');
+      clock.at += 2;
+      await timed.verify(FAKE_ARGON2, 'wrong');
+      const [first, withinDay, afterDay] = timed.totals();
+      expect([first, withinDay]).toEqual([480, 480]);
+      expect(afterDay).toBeLessThan(50);
+    });
+
+    it('keeps the pace of a calibrated profile before anyone of it has logged in, and calibrates again after 12 hours', async () => {
+      const clock = new TestClock();
+      const timed = new TimedHasher(clock, { 'bcrypt:12': 240 });
+      expect(timed.needsCalibration('bcrypt:12')).toBe(true);
+      await timed.calibrate('bcrypt:12');
+      expect(timed.jobs).toEqual([
+        { op: 'hash', password: expect.stringMatching(/^[\w-]{22}$/), params: { algorithm: 'bcrypt', cost: 12 } },
+      ]);
+      expect(timed.needsCalibration('bcrypt:12')).toBe(false);
+      await timed.burn('anything'); // no dummy hash made: no work, only the pause
+      expect(timed.failures).toEqual([{ work: 0, pause: 480 }]);
+
+      clock.at += 12 * HOUR + 1;
+      expect(timed.needsCalibration('bcrypt:12')).toBe(true);
+      await timed.calibrate('bcrypt:12');
+      // Not a profile this service would check: nothing to time.
+      await timed.calibrate('bcrypt:15');
+      await timed.calibrate('md5');
+      expect(timed.jobs).toHaveLength(2);
+      expect(timed.needsCalibration('bcrypt:12')).toBe(false);
+    });
+
+    it('never runs a hash beyond the bounds (or not a hash), and answers it as a wrong password', async () => {
+      const timed = new TimedHasher(new TestClock(), { 'bcrypt:10': 60 });
+      await timed.verify(FAKE_BCRYPT(10), 'wrong');
+      const ran = timed.jobs.length;
+      for (const stored of [FAKE_BCRYPT(15), FAKE_BCRYPT(31), 'not-a-hash', '']) {
+        expect(await timed.verify(stored, 'right')).toBe(false);
+      }
+      expect(timed.jobs).toHaveLength(ran);
+      expect(timed.totals()).toEqual([120, 120, 120, 120, 120]);
+    });
   });
 });
 

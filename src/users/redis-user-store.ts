@@ -14,6 +14,16 @@ redis.call('HINCRBY', KEYS[1], 'v', 1)
 return 1
 `);
 
+/**
+ * KEYS: user. ARGV: expected hash, replacement. Swaps the hash only while it is still the expected
+ * one, and leaves `v` alone (a rehash is not a password change). Returns 1 when it swapped.
+ */
+const REPLACE_HASH = script(`
+if redis.call('HGET', KEYS[1], 'hash') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'hash', ARGV[2])
+return 1
+`);
+
 function toFields(u: User): string[] {
   return ['id', u.id, 'username', u.username, 'hash', u.passwordHash, 'roles', u.roles.join(','),
     'disabled', u.disabled ? '1' : '0', 'createdAt', String(u.createdAt), 'v', String(u.version)]; // prettier-ignore
@@ -34,7 +44,8 @@ function fromFields(f: Fields): User | null {
 
 /**
  * Users in Redis: `{u:<id>}:user` (hash, beside that user's sessions), `{users}:names`
- * (lower-cased username -> id, the uniqueness claim) and `{users}:all` (ids by creation time).
+ * (lower-cased username -> id, the uniqueness claim), `{users}:all` (ids by creation time) and
+ * `{users}:hash-profiles` (the timing profiles of imported hashes).
  */
 @Injectable()
 export class RedisUserStore extends UserStore {
@@ -75,6 +86,10 @@ export class RedisUserStore extends UserStore {
     return this.findById(id);
   }
 
+  async replacePasswordHash(id: string, expected: string, replacement: string): Promise<boolean> {
+    return (await runScript<number>(this.redis, REPLACE_HASH, [this.keys.user(id)], [expected, replacement])) === 1;
+  }
+
   async delete(id: string): Promise<boolean> {
     const user = await this.findById(id);
     if (!user) return false;
@@ -97,5 +112,13 @@ export class RedisUserStore extends UserStore {
 
   count(): Promise<number> {
     return this.redis.zCard(this.keys.users());
+  }
+
+  async addHashProfiles(profiles: string[]): Promise<void> {
+    if (profiles.length > 0) await this.redis.sAdd(this.keys.hashProfiles(), profiles);
+  }
+
+  hashProfiles(): Promise<string[]> {
+    return this.redis.sMembers(this.keys.hashProfiles());
   }
 }

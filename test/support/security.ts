@@ -214,9 +214,9 @@ export interface HashCall {
 export class CountingHasher extends PasswordHasher {
   readonly calls: HashCall[] = [];
 
-  override verify(hash: string, password: string): Promise<boolean> {
+  override verify(hash: string, password: string, options?: { padRight?: boolean }): Promise<boolean> {
     this.calls.push({ method: 'verify', hash });
-    return super.verify(hash, password);
+    return super.verify(hash, password, options);
   }
 
   override burn(password: string): Promise<false> {
@@ -254,6 +254,18 @@ export const BODIES: Record<string, BodySpec> = {
   'POST /admin/users': {
     fields: ['username', 'password', 'roles'],
     valid: () => ({ username: `made-${process.pid}-${(made += 1)}`, password: 'password-123', roles: ['user'] }),
+  },
+  'POST /admin/users/import': {
+    fields: ['users'],
+    // A bcrypt hash (cost 4) of "imported-password".
+    valid: () => ({
+      users: [
+        {
+          username: `imported-${process.pid}-${(made += 1)}`,
+          passwordHash: '$2b$04$g6.5pZlNKElPcB5dUIUxweNsMoT0WCWHTY8bHrqCcoYuaRe/m0pZK',
+        },
+      ],
+    }),
   },
   'PATCH /admin/users/{userId}': {
     fields: ['roles', 'password', 'disabled'],
