@@ -65,6 +65,7 @@ interface SessionRecord {
   username: string;
   roles: string[];
   deviceId: string | null;
+  userAgent: string;
   browser: string;
   os: string;
   ip: string;
@@ -187,8 +188,23 @@ function mulberry32(seed: number): () => number {
 const random = mulberry32(config.seed);
 const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)];
 
-const BROWSERS = ['Chrome 120.0', 'Chrome 119.0', 'Firefox 121.0', 'Safari 17.2', 'Edge 120.0'];
-const SYSTEMS = ['Windows 10', 'macOS 14.2', 'Linux', 'iOS 17.2', 'Android 14'];
+/** Real user agents of the kinds a web frontend sees, with what the detection library names them; stored as they come. */
+const AGENTS = [
+  ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36', 'Chrome 120.0.0.0', 'Windows 10'],
+  ['Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36', 'Chrome 119.0.0.0', 'macOS 10.15.7'],
+  ['Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0', 'Firefox 121.0', 'Windows 10'],
+  ['Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15', 'Safari 17.2', 'macOS 10.15.7'],
+  ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0', 'Microsoft Edge 120.0.0.0', 'Windows 10'],
+  ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1', 'Safari 17.2', 'iOS 17.2'],
+  ['Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36', 'Chrome 120.0.0.0', 'Android 10'],
+  ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36', 'Chrome 120.0.0.0', 'Linux'],
+  ['MyApp/3.1 (iOS 17.2; iPhone15,2)', '', 'iOS 17.2'],
+] as const; // prettier-ignore
+
+function agent(): { userAgent: string; browser: string; os: string } {
+  const [userAgent, browser, os] = pick(AGENTS);
+  return { userAgent, browser, os };
+}
 
 interface ScaleUser {
   id: string;
@@ -208,8 +224,7 @@ function sessionRecord(service: Service, user: ScaleUser, startedAt: number): Se
     username: user.username,
     roles: user.roles,
     deviceId: random() < 0.5 ? null : `dev-${randomBytes(6).toString('base64url')}`,
-    browser: pick(BROWSERS),
-    os: pick(SYSTEMS),
+    ...agent(),
     ip: `203.0.113.${1 + Math.floor(random() * 254)}`,
     createdAt,
     lastActivityAt,

@@ -20,8 +20,8 @@ import {
 import { loginAs, newUser, profileStatus, TestUser } from './support/sessions';
 import { ADMIN, createTestApp, login, LoggedIn, STORE_KINDS, TEST_SECRET, TestApp } from './support/test-app';
 
-/** Routes anyone may call; every other operation in the document needs a live session. */
-const PUBLIC = new Set(['POST /auth/login', 'GET /health/live', 'GET /health/ready']);
+/** Routes anyone may call (metrics: keep it off the public network at the proxy); every other one needs a session. */
+const PUBLIC = new Set(['POST /auth/login', 'GET /health/live', 'GET /health/ready', 'GET /metrics']);
 
 /** What cookie-signature puts after the dot: with the real secret, the worst case of a forged cookie. */
 function sign(sid: string, secret = TEST_SECRET): string {
@@ -365,7 +365,7 @@ describe.each(STORE_KINDS)('attack suite (%s store)', (kind) => {
       expect(await state()).toEqual(before);
     });
 
-    it('refuses an anonymous client every operation but login and health (401), and changes nothing', async () => {
+    it('refuses an anonymous client every operation but login, health and metrics (401), and changes nothing', async () => {
       const s = await scene();
       const before = await state();
       const rows: [string, string | null][] = [];

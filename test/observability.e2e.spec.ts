@@ -99,9 +99,12 @@ describe.each(STORE_KINDS)('observability (%s store)', (store) => {
       expect([during - before, after - before]).toEqual([1, 0]);
     });
 
-    it('is not in the OpenAPI document and needs no session', async () => {
-      const doc = (await request(t.http).get('/docs-json').expect(200)).body as { paths: Record<string, unknown> };
-      expect(Object.keys(doc.paths)).not.toContain('/metrics');
+    it('is in the OpenAPI document as getMetrics, public, and needs no session', async () => {
+      const doc = (await request(t.http).get('/docs-json').expect(200)).body as {
+        paths: Record<string, Record<string, { operationId: string; security?: unknown }>>;
+      };
+      expect(doc.paths['/metrics'].get).toMatchObject({ operationId: 'getMetrics' });
+      expect(doc.paths['/metrics'].get.security).toBeUndefined();
       await request(t.http).get('/metrics').expect(200);
     });
   });

@@ -1,20 +1,18 @@
 import { Body, Controller, Delete, Get, HttpCode, Ip, Param, Patch, Post, Query } from '@nestjs/common';
 import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
+  ApiBody,
   ApiCookieAuth,
-  ApiForbiddenResponse,
-  ApiNotFoundResponse,
+  ApiCreatedResponse,
+  ApiOkResponse,
   ApiParam,
   ApiSecurity,
-  ApiServiceUnavailableResponse,
   ApiTags,
-  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { RevokedDto } from '../auth/auth.dto';
 import { Roles } from '../auth/auth.decorators';
 import { actorOf } from '../auth/auth.service';
 import { CurrentSession } from '../auth/current-session.decorator';
+import { ApiError } from '../common/error-response';
 import { SessionIdPipe } from '../session/session-id.pipe';
 import { UserIdPipe } from '../users/user-id.pipe';
 import { SessionHandle } from '../session/session-ids';
@@ -42,9 +40,12 @@ import { AdminService } from './admin.service';
 
 @ApiTags('admin')
 @ApiCookieAuth('session')
-@ApiUnauthorizedResponse({ description: 'No live session' })
-@ApiForbiddenResponse({ description: 'Not an admin, or missing X-CSRF-Token on a state-changing call' })
-@ApiServiceUnavailableResponse({ description: 'The session store cannot be reached' })
+@ApiError(401, 'No live session')
+@ApiError(
+  403,
+  'Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow',
+)
+@ApiError(503, 'The session store cannot be reached')
 @Roles(['admin'])
 @Controller('admin')
 export class AdminController {
@@ -55,14 +56,16 @@ export class AdminController {
 
   /** Live counts, O(log n), and the 100 most recently active sessions. */
   @Get('sessions/stats')
-  stats(): Promise<SessionStatsDto> {
+  @ApiOkResponse({ type: SessionStatsDto })
+  getSessionStats(): Promise<SessionStatsDto> {
     return this.admin.stats();
   }
 
   /** Every session, newest activity first, a page at a time; or one user's with `userId`. */
   @Get('sessions')
-  @ApiBadRequestResponse({ description: 'Invalid query' })
-  sessions(@Query() query: SessionPageQueryDto): Promise<AdminSessionPageDto> {
+  @ApiOkResponse({ type: AdminSessionPageDto })
+  @ApiError(400, 'Invalid query')
+  listSessions(@Query() query: SessionPageQueryDto): Promise<AdminSessionPageDto> {
     return this.admin.page(query);
   }
 
@@ -70,8 +73,9 @@ export class AdminController {
   @Delete('sessions/:id')
   @ApiSecurity('csrf')
   @ApiParam({ name: 'id', type: String, description: 'A public session id (`<userId>.<hash>`)' })
-  @ApiBadRequestResponse({ description: 'Not a session id' })
-  @ApiNotFoundResponse({ description: 'No such live session' })
+  @ApiOkResponse({ type: RevokedDto })
+  @ApiError(400, 'Not a session id')
+  @ApiError(404, 'No such live session')
   revokeSession(
     @Param('id', SessionIdPipe) handle: SessionHandle,
     @CurrentSession() me: SessionRecord,
@@ -82,15 +86,17 @@ export class AdminController {
 
   /** One user's live sessions. */
   @Get('users/:userId/sessions')
-  @ApiBadRequestResponse({ description: 'Not a user id' })
-  userSessions(@Param('userId', UserIdPipe) userId: string): Promise<AdminSessionListDto> {
+  @ApiOkResponse({ type: AdminSessionListDto })
+  @ApiError(400, 'Not a user id')
+  listUserSessions(@Param('userId', UserIdPipe) userId: string): Promise<AdminSessionListDto> {
     return this.admin.userSessions(userId);
   }
 
   /** Ends all of one user's sessions. */
   @Delete('users/:userId/sessions')
   @ApiSecurity('csrf')
-  @ApiBadRequestResponse({ description: 'Not a user id' })
+  @ApiOkResponse({ type: RevokedDto })
+  @ApiError(400, 'Not a user id')
   revokeUserSessions(
     @Param('userId', UserIdPipe) userId: string,
     @CurrentSession() me: SessionRecord,
@@ -102,8 +108,21 @@ export class AdminController {
   /** Creates a user; roles default to ["user"]. */
   @Post('users')
   @ApiSecurity('csrf')
-  @ApiBadRequestResponse({ description: 'Invalid body' })
-  @ApiConflictResponse({ description: 'Username already taken' })
+  @ApiBody({
+    type: CreateUserDto,
+    examples: {
+      user: { summary: 'A user with the default roles', value: { username: 'alice', password: 'alice-password-1' } },
+      admin: {
+        summary: 'An admin',
+        value: { username: 'bob.admin', password: 'a-long-admin-password', roles: ['admin', 'user'] },
+      },
+    },
+  })
+  @ApiCreatedResponse({ type: UserDto })
+  @ApiError(400, 'Invalid body')
+  @ApiError(409, 'Username already taken')
+  @ApiError(413, 'Body larger than 16 kB')
+  @ApiError(503, 'The session store cannot be reached, or too many passwords are being hashed at once')
   createUser(@Body() dto: CreateUserDto, @CurrentSession() me: SessionRecord, @Ip() ip: string): Promise<UserDto> {
     return this.users.create(dto, actorOf(me), ip);
   }
@@ -117,7 +136,32 @@ export class AdminController {
   @Post('users/import')
   @HttpCode(200)
   @ApiSecurity('csrf')
-  @ApiBadRequestResponse({ description: 'Invalid body: not 1 to 1,000 users of the documented shape; nothing written' })
+  @ApiBody({
+    type: ImportUsersDto,
+    examples: {
+      bcrypt: {
+        summary: 'Users of an express-session app with bcrypt hashes',
+        value: {
+          users: [
+            {
+              username: 'carol',
+              roles: ['user'],
+              passwordHash: '$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy',
+            },
+            {
+              username: 'dave',
+              passwordHash:
+                '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2q3G3U0WZz8bXQn0tq3m3Q0c3mW2mB1b2W8m7e6Y0sA',
+              disabled: true,
+            },
+          ],
+        },
+      },
+    },
+  })
+  @ApiOkResponse({ type: ImportResultDto })
+  @ApiError(400, 'Invalid body: not 1 to 1,000 users of the documented shape; nothing written')
+  @ApiError(413, 'Body larger than 512 kB')
   importUsers(
     @Body() dto: ImportUsersDto,
     @CurrentSession() me: SessionRecord,
@@ -128,7 +172,8 @@ export class AdminController {
 
   /** Users in creation order, one page at a time. */
   @Get('users')
-  @ApiBadRequestResponse({ description: 'Invalid query' })
+  @ApiOkResponse({ type: UserListDto })
+  @ApiError(400, 'Invalid query')
   listUsers(@Query() query: PageQueryDto): Promise<UserListDto> {
     return this.users.list(query.limit, query.cursor === undefined ? 0 : Number(query.cursor));
   }
@@ -136,9 +181,20 @@ export class AdminController {
   /** Changes roles, password or disabled; any change ends all the user's sessions. */
   @Patch('users/:userId')
   @ApiSecurity('csrf')
-  @ApiBadRequestResponse({ description: 'Invalid body or user id' })
-  @ApiNotFoundResponse({ description: 'No such user' })
-  @ApiConflictResponse({ description: 'An admin cannot disable or demote themselves' })
+  @ApiBody({
+    type: UpdateUserDto,
+    examples: {
+      disable: { summary: 'Disable the user (ends their sessions)', value: { disabled: true } },
+      roles: { summary: 'Change the roles', value: { roles: ['user', 'auditor'] } },
+      password: { summary: 'Set a new password', value: { password: 'a-new-password-2' } },
+    },
+  })
+  @ApiOkResponse({ type: UserDto })
+  @ApiError(400, 'Invalid body or user id')
+  @ApiError(404, 'No such user')
+  @ApiError(409, 'An admin cannot disable or demote themselves')
+  @ApiError(413, 'Body larger than 16 kB')
+  @ApiError(503, 'The session store cannot be reached, or too many passwords are being hashed at once')
   updateUser(
     @Param('userId', UserIdPipe) userId: string,
     @Body() dto: UpdateUserDto,
@@ -151,9 +207,10 @@ export class AdminController {
   /** Deletes a user and ends all their sessions. */
   @Delete('users/:userId')
   @ApiSecurity('csrf')
-  @ApiBadRequestResponse({ description: 'Not a user id' })
-  @ApiNotFoundResponse({ description: 'No such user' })
-  @ApiConflictResponse({ description: 'An admin cannot delete themselves' })
+  @ApiOkResponse({ type: DeletedUserDto })
+  @ApiError(400, 'Not a user id')
+  @ApiError(404, 'No such user')
+  @ApiError(409, 'An admin cannot delete themselves')
   deleteUser(
     @Param('userId', UserIdPipe) userId: string,
     @CurrentSession() me: SessionRecord,
@@ -164,8 +221,9 @@ export class AdminController {
 
   /** The audit log, newest first. */
   @Get('audit')
-  @ApiBadRequestResponse({ description: 'Invalid query' })
-  auditLog(@Query() query: AuditQueryDto): Promise<AuditPageDto> {
+  @ApiOkResponse({ type: AuditPageDto })
+  @ApiError(400, 'Invalid query')
+  getAuditLog(@Query() query: AuditQueryDto): Promise<AuditPageDto> {
     return this.admin.auditLog(query);
   }
 }

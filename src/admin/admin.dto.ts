@@ -48,7 +48,11 @@ export class AdminSessionDto {
   roles!: string[];
   @ApiProperty({ type: String, nullable: true })
   deviceId!: string | null;
+  /** The User-Agent header of the login, as sent (control characters removed, at most 256 characters). */
   userAgent!: string;
+  /** As the detection library names it; "" for a client it does not know. */
+  browser!: string;
+  os!: string;
   ip!: string;
   createdAt!: string;
   lastActivityAt!: string;

@@ -1,7 +1,6 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { AuditActor, AuditService } from '../audit/audit.service';
 import { isoTime } from '../common/iso-time';
-import { describeDevice } from '../auth/auth.service';
 import { SessionHandle } from '../session/session-ids';
 import { SessionService } from '../session/session.service';
 import { decodeCursor, pageInMemory, SessionRecord } from '../session/session-store';
@@ -84,7 +83,9 @@ export class AdminService {
       username: s.username,
       roles: s.roles,
       deviceId: s.deviceId,
-      userAgent: describeDevice(s),
+      userAgent: s.userAgent,
+      browser: s.browser,
+      os: s.os,
       ip: s.ip,
       createdAt: isoTime(s.createdAt),
       lastActivityAt: isoTime(s.lastActivityAt),

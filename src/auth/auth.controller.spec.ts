@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { UnauthorizedException } from '@nestjs/common';
+import { ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
 import { sign } from 'cookie-signature';
 import request from 'supertest';
 import { CLIENT_IP, ControllerApp, createControllerApp, SignedIn } from '../common/controller-test-app';
@@ -123,6 +123,15 @@ describe('AuthController over HTTP', () => {
         message: 'Too many failed logins, try again in 42 s',
         error: 'Too Many Requests',
       });
+      expect(setCookies(res)).toEqual([]);
+    });
+
+    it('answers a busy hasher with 503 and Retry-After, as documented for every 503', async () => {
+      auth.login.mockRejectedValue(new ServiceUnavailableException('Too many logins in progress, try again shortly'));
+      const res = await post('/auth/login').send(credentials);
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(Object.keys(res.body as object).sort()).toEqual(['error', 'message', 'statusCode']);
       expect(setCookies(res)).toEqual([]);
     });
 

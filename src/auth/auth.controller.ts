@@ -1,18 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Ip, Param, Post, Req, Res } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiCookieAuth,
-  ApiForbiddenResponse,
-  ApiNotFoundResponse,
-  ApiParam,
-  ApiOkResponse,
-  ApiSecurity,
-  ApiServiceUnavailableResponse,
-  ApiTags,
-  ApiTooManyRequestsResponse,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { ApiBody, ApiCookieAuth, ApiOkResponse, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { ApiError } from '../common/error-response';
 import { SessionIdPipe } from '../session/session-id.pipe';
 import { SessionHandle } from '../session/session-ids';
 import { SessionCookie } from '../session/session-cookie';
@@ -25,9 +14,12 @@ import { AuthService } from './auth.service';
 import { CurrentSession, LiveSession } from './current-session.decorator';
 import { DeviceIdPipe } from './device-id.pipe';
 
+/** 403 on every state-changing call. */
+const CSRF_REFUSED = 'Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow';
+
 @ApiTags('auth')
-@ApiUnauthorizedResponse({ description: 'No live session' })
-@ApiServiceUnavailableResponse({ description: 'The session store cannot be reached' })
+@ApiError(401, 'No live session')
+@ApiError(503, 'The session store cannot be reached')
 @Controller('auth')
 export class AuthController {
   constructor(
@@ -39,13 +31,32 @@ export class AuthController {
   @Public()
   @Post('login')
   @HttpCode(200)
-  @ApiOkResponse({ type: LoginResponseDto })
-  @ApiBadRequestResponse({ description: 'Invalid body' })
-  @ApiUnauthorizedResponse({ description: 'Invalid credentials' })
-  @ApiTooManyRequestsResponse({ description: 'Too many failed logins; see Retry-After' })
-  @ApiServiceUnavailableResponse({
-    description: 'The session store cannot be reached, or too many logins are being checked at once',
+  @ApiBody({
+    type: LoginDto,
+    examples: {
+      device: {
+        summary: 'From a device the client names',
+        value: { username: 'admin', password: 'correct horse battery staple', deviceId: 'laptop-7f3a' },
+      },
+      anonymous: { summary: 'Without a device id', value: { username: 'alice', password: 'alice-password-1' } },
+    },
   })
+  @ApiOkResponse({
+    type: LoginResponseDto,
+    headers: {
+      'Set-Cookie': {
+        description:
+          'The session cookie (HttpOnly; Secure and named `__Host-<name>` in production), a new id every time',
+        schema: { type: 'string', example: 'sid=s%3A…; Path=/; Expires=…; HttpOnly; SameSite=Lax' },
+      },
+    },
+  })
+  @ApiError(400, 'Invalid body, or a login over plain HTTP while the cookie must be Secure')
+  @ApiError(401, 'Invalid credentials (unknown user and wrong password alike)')
+  @ApiError(403, 'Called from a page of an origin CORS_ORIGINS does not allow')
+  @ApiError(413, 'Body larger than 16 kB')
+  @ApiError(429, 'Too many failed logins for this username or client IP; see Retry-After')
+  @ApiError(503, 'The session store cannot be reached, or too many logins are being checked at once')
   async login(
     @Body() dto: LoginDto,
     @Req() req: Request,
@@ -62,7 +73,11 @@ export class AuthController {
   @ApiCookieAuth('session')
   @HttpCode(200)
   @ApiSecurity('csrf')
-  @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
+  @ApiOkResponse({
+    type: LogoutDto,
+    headers: { 'Set-Cookie': { description: 'Clears the session cookie', schema: { type: 'string' } } },
+  })
+  @ApiError(403, CSRF_REFUSED)
   logout(
     @LiveSession() session: RequestSession,
     @Ip() ip: string,
@@ -76,21 +91,24 @@ export class AuthController {
   /** Who is logged in, and this session's figures. */
   @Get('profile')
   @ApiCookieAuth('session')
-  profile(@CurrentSession() session: SessionRecord): ProfileDto {
+  @ApiOkResponse({ type: ProfileDto })
+  getProfile(@CurrentSession() session: SessionRecord): ProfileDto {
     return this.auth.profile(session);
   }
 
   /** The CSRF token of the current session, for clients that lost it. */
   @Get('csrf')
   @ApiCookieAuth('session')
-  csrf(@LiveSession() session: RequestSession): CsrfDto {
+  @ApiOkResponse({ type: CsrfDto })
+  getCsrfToken(@LiveSession() session: RequestSession): CsrfDto {
     return this.auth.csrf(session);
   }
 
   /** The caller's live sessions on every device, newest activity first. */
   @Get('sessions')
   @ApiCookieAuth('session')
-  sessions(@CurrentSession() session: SessionRecord): Promise<OwnSessionsDto> {
+  @ApiOkResponse({ type: OwnSessionsDto })
+  listMySessions(@CurrentSession() session: SessionRecord): Promise<OwnSessionsDto> {
     return this.auth.listOwn(session);
   }
 
@@ -98,8 +116,9 @@ export class AuthController {
   @Delete('sessions')
   @ApiCookieAuth('session')
   @ApiSecurity('csrf')
-  @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
-  revokeOthers(@CurrentSession() session: SessionRecord, @Ip() ip: string): Promise<RevokedDto> {
+  @ApiOkResponse({ type: RevokedDto })
+  @ApiError(403, CSRF_REFUSED)
+  revokeMyOtherSessions(@CurrentSession() session: SessionRecord, @Ip() ip: string): Promise<RevokedDto> {
     return this.auth.revokeOthers(session, ip);
   }
 
@@ -108,10 +127,11 @@ export class AuthController {
   @ApiCookieAuth('session')
   @ApiSecurity('csrf')
   @ApiParam({ name: 'id', type: String, description: 'A public session id (`<userId>.<hash>`)' })
-  @ApiBadRequestResponse({ description: 'Not a session id' })
-  @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
-  @ApiNotFoundResponse({ description: 'No such session of the caller' })
-  revokeOwn(
+  @ApiOkResponse({ type: RevokedDto })
+  @ApiError(400, 'Not a session id')
+  @ApiError(403, CSRF_REFUSED)
+  @ApiError(404, 'No such session of the caller')
+  revokeMySession(
     @LiveSession() session: RequestSession,
     @Param('id', SessionIdPipe) target: SessionHandle,
     @Ip() ip: string,
@@ -123,9 +143,10 @@ export class AuthController {
   @Delete('devices/:deviceId')
   @ApiCookieAuth('session')
   @ApiSecurity('csrf')
-  @ApiBadRequestResponse({ description: 'Not a device id' })
-  @ApiForbiddenResponse({ description: 'Missing or invalid X-CSRF-Token' })
-  revokeDevice(
+  @ApiOkResponse({ type: RevokedDto })
+  @ApiError(400, 'Not a device id')
+  @ApiError(403, CSRF_REFUSED)
+  revokeMyDevice(
     @LiveSession() session: RequestSession,
     @Param('deviceId', DeviceIdPipe) deviceId: string,
     @Ip() ip: string,

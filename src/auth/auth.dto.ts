@@ -69,9 +69,11 @@ export class OwnSessionDto {
   id!: string;
   @ApiProperty({ type: String, nullable: true })
   deviceId!: string | null;
-  /** Browser and OS as parsed from the User-Agent at login, e.g. "Firefox 128.0 on Linux". */
+  /** The User-Agent header of the login, as sent (control characters removed, at most 256 characters); "" when there was none. */
   userAgent!: string;
+  /** The browser as the detection library names it, e.g. "Firefox 128.0"; "" for a client it does not know. */
   browser!: string;
+  /** The operating system as the detection library names it, e.g. "Linux"; "" when unknown. */
   os!: string;
   ip!: string;
   createdAt!: string;

@@ -21,10 +21,6 @@ import {
   RevokedDto,
 } from './auth.dto';
 
-export function describeDevice(record: SessionRecord): string {
-  return [record.browser, record.os].filter(Boolean).join(' on ');
-}
-
 export function actorOf(record: SessionRecord): AuditActor {
   return { userId: record.handle.userId, username: record.username };
 }
@@ -167,7 +163,7 @@ export class AuthService {
     return {
       id: s.handle.publicId,
       deviceId: s.deviceId,
-      userAgent: describeDevice(s),
+      userAgent: s.userAgent,
       browser: s.browser,
       os: s.os,
       ip: s.ip,

@@ -5,8 +5,8 @@ import { TooManyRequestsException } from './too-many-requests.exception';
 
 /**
  * The one global filter: HTTP exceptions pass through as Nest renders them (a 429 with its
- * Retry-After); a store outage becomes 503 instead of 500; anything else is logged here and
- * answered without a stack or library name.
+ * Retry-After, any other 503 with one second); a store outage becomes 503 instead of 500; anything
+ * else is logged here and answered without a stack or library name.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -17,6 +17,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (res.headersSent) return;
     if (exception instanceof HttpException) {
       if (exception instanceof TooManyRequestsException) res.set('Retry-After', String(exception.retryAfter));
+      // Every 503 is a short wait (a busy hasher, a failing readiness check): say so, as for a store outage.
+      else if (exception.getStatus() === 503) res.set('Retry-After', '1');
       const body = exception.getResponse();
       res
         .status(exception.getStatus())

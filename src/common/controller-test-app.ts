@@ -87,6 +87,7 @@ export async function createControllerApp(controller: Type, providers: Provider[
         username,
         roles,
         deviceId: null,
+        userAgent: '',
         browser: '',
         os: '',
         ip: CLIENT_IP,

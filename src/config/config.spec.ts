@@ -213,6 +213,23 @@ describe('LOG_LEVEL', () => {
   it.each(['verbose', 'trace', 'log', 'loud'])('refuses %s, naming the variable', (value) => {
     expect(problemsOf({ LOG_LEVEL: value })).toContain('LOG_LEVEL must be error, warn, info or debug');
   });
+  it('reads CORS origins as an exact list and refuses anything but scheme://host[:port]', () => {
+    expect(loadConfig({}).app.corsOrigins).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).app.corsOrigins).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
+    for (const bad of ['*', 'https://app.example.com/', 'app.example.com', 'https://*.example.com', 'ftp://x.y']) {
+      expect(problemsOf({ CORS_ORIGINS: bad }).join('\n')).toContain('CORS_ORIGINS');
+    }
+  });
+
+  it('serves the docs unless DOCS_ENABLED is false', () => {
+    expect(loadConfig({}).app.docsEnabled).toBe(true);
+    expect(loadConfig({ DOCS_ENABLED: 'false' }).app.docsEnabled).toBe(false);
+    expect(problemsOf({ DOCS_ENABLED: 'maybe' })).toEqual(['DOCS_ENABLED must be true or false']);
+  });
+
   describe('legacy session adoption', () => {
     const REDIS: Env = { REDIS_URL: 'redis://redis:6379', SESSION_SECRET: SECRET_A, REDIS_KEY_PREFIX: 'nrs:' };
 

@@ -139,6 +139,19 @@ class EnvVars {
   LOGIN_WINDOW = 900;
 
   @IsOptional()
+  @Transform(({ value }) => parseList(value))
+  @ArrayMinSize(1)
+  @Matches(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9a-fA-F:]+\](:\d{1,5})?$/, {
+    each: true,
+    message: 'CORS_ORIGINS must be a comma list of exact origins (scheme://host[:port], no path, no wildcard)',
+  })
+  CORS_ORIGINS?: string[];
+
+  @Transform(({ value }) => parseBoolean(value))
+  @IsBoolean({ message: 'DOCS_ENABLED must be true or false' })
+  DOCS_ENABLED = true;
+
+  @IsOptional()
   @Matches(COOKIE_NAME, { message: 'LEGACY_SESSION_COOKIE must be a valid cookie name' })
   LEGACY_SESSION_COOKIE?: string;
 
@@ -196,6 +209,10 @@ export class AppConfig {
   declare readonly host: string;
   declare readonly trustProxy: boolean | number | string;
   declare readonly logLevel: LogLevel;
+  /** Exact origins allowed to call with credentials (CORS); empty = no CORS headers at all. */
+  declare readonly corsOrigins: string[];
+  /** Serve Swagger UI (/docs) and the OpenAPI document (/docs-json). */
+  declare readonly docsEnabled: boolean;
 
   constructor(fields: Omit<Fields<AppConfig>, 'production'>) {
     Object.assign(this, fields);
@@ -357,6 +374,8 @@ export function loadConfig(env: Env): Config {
       host: v.HOST,
       trustProxy: v.TRUST_PROXY,
       logLevel: v.LOG_LEVEL,
+      corsOrigins: v.CORS_ORIGINS ?? [],
+      docsEnabled: v.DOCS_ENABLED,
     }),
     redis: new RedisConfig({ topology, keyPrefix: v.REDIS_KEY_PREFIX, password: v.REDIS_PASSWORD }),
     session: new SessionConfig({

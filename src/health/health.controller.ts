@@ -1,12 +1,20 @@
 import { BeforeApplicationShutdown, Controller, Get } from '@nestjs/common';
-import { ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../auth/auth.decorators';
+import { ApiError, ErrorResponse } from '../common/error-response';
 import { StoreHealth } from '../redis/store-health';
+import { HealthResultDto } from './health.dto';
 
 const PING_TIMEOUT_MS = 1000;
+/** The session middleware reads the store for any request with a session cookie, probes included. */
+const COOKIE_WHILE_STORE_DOWN =
+  'Only for a request that carries a session cookie while the session store cannot be reached (probes send none)';
+/** Documented here with the answers below (terminus would add its own inline schemas). */
+const HEALTH_CHECK = { noCache: true, swaggerDocumentation: false };
 
 @ApiTags('health')
+@ApiExtraModels(HealthResultDto, ErrorResponse)
 @Public()
 @Controller('health')
 export class HealthController implements BeforeApplicationShutdown {
@@ -25,16 +33,25 @@ export class HealthController implements BeforeApplicationShutdown {
 
   /** The process is up. Never depends on Redis: restarting the service would not bring Redis back. */
   @Get('live')
-  @HealthCheck()
-  live(): Promise<HealthCheckResult> {
+  @HealthCheck(HEALTH_CHECK)
+  @ApiOkResponse({ type: HealthResultDto, description: 'The process is up' })
+  @ApiError(503, COOKIE_WHILE_STORE_DOWN)
+  getLiveness(): Promise<HealthCheckResult> {
     return this.health.check([]);
   }
 
   /** 503 while the session store is unreachable or the instance is shutting down. */
   @Get('ready')
-  @HealthCheck()
-  @ApiServiceUnavailableResponse({ description: 'Session store unreachable, or shutting down' })
-  ready(): Promise<HealthCheckResult> {
+  @HealthCheck(HEALTH_CHECK)
+  @ApiOkResponse({ type: HealthResultDto, description: 'Ready: the session store answers and no shutdown has begun' })
+  @ApiResponse({
+    status: 503,
+    description:
+      'Not ready: the health result names the check that is down (store unreachable, or shutting down); ' +
+      'an ErrorResponse when the request carried a session cookie while the store cannot be reached',
+    schema: { oneOf: [{ $ref: getSchemaPath(HealthResultDto) }, { $ref: getSchemaPath(ErrorResponse) }] },
+  })
+  getReadiness(): Promise<HealthCheckResult> {
     return this.health.check([() => this.checkStore(), () => this.checkRunning()]);
   }
 

@@ -11,6 +11,8 @@ describe('session codec', () => {
     username: 'alice',
     roles: ['admin', 'user'],
     deviceId: 'laptop:1',
+    userAgent:
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
     browser: 'Chrome 120.0',
     os: 'Windows 10',
     ip: '2001:db8::1',
@@ -23,19 +25,34 @@ describe('session codec', () => {
 
   it('reads back exactly what it packed', () => {
     expect(unpackSession(handle, packSession(record), meta)).toEqual(record);
-    const bare = { ...record, deviceId: null, browser: '', os: '', ip: '', roles: [], requestCount: 0 };
+    const bare = { ...record, deviceId: null, userAgent: '', browser: '', os: '', ip: '', roles: [], requestCount: 0 };
     expect(unpackSession(handle, packSession(bare), unpackMeta(packMeta('alice', []))!)).toEqual(bare);
   });
 
-  it('packs a session in well under 64 bytes of numbers and texts', () => {
+  it('packs a session, a desktop browser user agent included, in under 100 bytes', () => {
     const value = packSession(record);
-    expect(value.length).toBeLessThan(80);
-    expect(value.split(SEP)).toHaveLength(8);
+    expect(Buffer.byteLength(value)).toBeLessThan(100);
+    expect(value.split(SEP)).toHaveLength(9);
+  });
+
+  it('reads values written before the user agent was kept (8 fields) with an empty one', () => {
+    const old = packSession(record).split(SEP).slice(0, 8).join(SEP);
+    expect(unpackSession(handle, old, meta)).toEqual({ ...record, userAgent: '' });
+  });
+
+  it('keeps a user agent the detection library does not know, as it came', () => {
+    const app = { ...record, userAgent: 'MyApp/3.1 (iOS 17.2; iPhone15,2)', browser: '', os: '' };
+    expect(unpackSession(handle, packSession(app), meta)).toEqual(app);
   });
 
   it('keeps the separator out of free text, so a crafted user agent cannot shift fields', () => {
-    const crafted = { ...record, browser: `Evil${SEP}999${SEP}`, os: `x${SEP}` };
-    expect(unpackSession(handle, packSession(crafted), meta)).toEqual({ ...crafted, browser: 'Evil999', os: 'x' });
+    const crafted = { ...record, browser: `Evil${SEP}999${SEP}`, os: `x${SEP}`, userAgent: `ua${SEP}1${SEP}\x01` };
+    expect(unpackSession(handle, packSession(crafted), meta)).toEqual({
+      ...crafted,
+      browser: 'Evil999',
+      os: 'x',
+      userAgent: 'ua1',
+    });
   });
 
   it.each([

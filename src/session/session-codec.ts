@@ -1,14 +1,16 @@
 import { SessionHandle } from './session-ids';
 import { SessionRecord } from './session-store';
+import { cleanUserAgent, compactUserAgent, expandUserAgent } from './user-agent';
 
 /**
  * How a session is packed into one field value of its user's sessions hash. One short string per
  * session instead of a hash of ten fields is most of what keeps a session under 370 bytes in Redis.
  *
- * Value: `a␟n␟c␟d␟device␟browser␟os␟ip`, where ␟ is U+001F (no field can hold it: device ids are
- * validated, user agents are stripped of it) and the numbers are base 36: a = lastActivityAt,
- * n = requestCount, c = createdAt, d = absoluteExpiresAt - createdAt. The activity script rewrites
- * only a and n, so they come first. The user's name and roles are stored once per user, in the
+ * Value: `a␟n␟c␟d␟device␟browser␟os␟ip␟ua`, where ␟ is U+001F (no field can hold it: device ids
+ * are validated, user agents are stripped of control characters) and the numbers are base 36:
+ * a = lastActivityAt, n = requestCount, c = createdAt, d = absoluteExpiresAt - createdAt, ua = the
+ * user agent compacted (user-agent.ts). The activity script rewrites only a and n, so they come
+ * first. Values written before the user agent was kept have 8 fields and read with ua = ''. The user's name and roles are stored once per user, in the
  * field META_FIELD (`username␟role,role`), and read with the session by the same HMGET.
  */
 export const SEP = '\x1f';
@@ -29,6 +31,7 @@ export function packSession(r: SessionRecord): string {
     text(r.browser),
     text(r.os),
     text(r.ip),
+    compactUserAgent(cleanUserAgent(r.userAgent)),
   ].join(SEP);
 }
 
@@ -52,7 +55,7 @@ export function unpackMeta(meta: string | null | undefined): UserMeta | null {
 /** The session, or null when the value is not one this codec wrote (e.g. data of another layout). */
 export function unpackSession(handle: SessionHandle, value: string, meta: UserMeta): SessionRecord | null {
   const f = value.split(SEP);
-  if (f.length !== 8) return null;
+  if (f.length !== 8 && f.length !== 9) return null;
   const lastActivityAt = num36(f[0]);
   const requestCount = num36(f[1]);
   const createdAt = num36(f[2]);
@@ -63,6 +66,7 @@ export function unpackSession(handle: SessionHandle, value: string, meta: UserMe
     username: meta.username,
     roles: [...meta.roles],
     deviceId: f[4] || null,
+    userAgent: f.length === 9 ? expandUserAgent(f[8]) : '',
     browser: f[5],
     os: f[6],
     ip: f[7],

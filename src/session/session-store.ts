@@ -6,6 +6,9 @@ export interface SessionRecord {
   username: string;
   roles: string[];
   deviceId: string | null;
+  /** The raw User-Agent header, cleaned (user-agent.ts); '' when there was none. */
+  userAgent: string;
+  /** Browser and OS as the detection library names them; '' for a client it does not know. */
   browser: string;
   os: string;
   ip: string;

@@ -4,6 +4,7 @@ import Bowser from 'bowser';
 import { Clock } from '../common/clock';
 import { SessionConfig } from '../config/config';
 import { ActivityTracker } from './activity-tracker';
+import { cleanUserAgent } from './user-agent';
 import { handleFromSessionId, newSessionId, SessionHandle } from './session-ids';
 import { EndFilter, expiresAt, SessionPage, SessionRecord, SessionStats, SessionStore } from './session-store';
 import type { RequestSession } from './session.middleware';
@@ -32,11 +33,12 @@ export interface StartedSession {
   csrfToken: string;
 }
 
-function describeAgent(userAgent: string | undefined): { browser: string; os: string } {
-  if (!userAgent) return { browser: '', os: '' };
-  const parsed = Bowser.parse(userAgent.slice(0, 512));
+function describeAgent(header: string | undefined): { userAgent: string; browser: string; os: string } {
+  const userAgent = cleanUserAgent(header);
+  if (!userAgent) return { userAgent, browser: '', os: '' };
+  const parsed = Bowser.parse(userAgent);
   const name = (p: { name?: string; version?: string }): string => [p.name, p.version].filter(Boolean).join(' ');
-  return { browser: name(parsed.browser).slice(0, 64), os: name(parsed.os).slice(0, 64) };
+  return { userAgent, browser: name(parsed.browser).slice(0, 64), os: name(parsed.os).slice(0, 64) };
 }
 
 /** Starts, reads and ends sessions; the one place that knows how a login becomes a session. */
