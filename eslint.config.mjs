@@ -39,11 +39,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['scripts/**/*.mjs', 'clients/typescript/scripts/**/*.mjs'],
+    files: ['scripts/**/*.mjs', 'clients/typescript/scripts/**/*.mjs', 'bench/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: 'readonly', console: 'readonly', URL: 'readonly' },
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', fetch: 'readonly' },
     },
   },
 );

@@ -5,7 +5,7 @@
  * Stored compacted: the fragments that make up most of every browser's user agent are replaced by
  * one control character each. No library does this, and it is what keeps a session within its
  * memory budget (≤ 369 bytes in Redis with every index): a desktop Chrome user agent of 111
- * characters is stored in 14. It is exact: control characters are stripped from user agents before
+ * characters is stored in 9. It is exact: control characters are stripped from user agents before
  * anything else, so a code can only be one this table wrote, and every fragment decodes back.
  */
 
