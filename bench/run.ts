@@ -53,6 +53,8 @@ import {
  */
 
 const PROFILE = '/auth/profile';
+/** Forward auth for gateways, answered ahead of express and Nest: measured beside the profile. */
+const VERIFY = '/auth/verify';
 const COOKIE = '__Host-sid';
 // Every request arrives as if through a TLS-terminating proxy: secure cookies are then set and sent.
 const FORWARDED = { 'X-Forwarded-Proto': 'https' };
@@ -109,11 +111,13 @@ function nodeArgs(variable: string, runtime: Runtime, target: TargetKey): string
 interface Target {
   key: TargetKey;
   baseUrl: string;
+  /** The route the load runs request (the profile, or /auth/verify). */
+  path: string;
   process: Managed;
   redis: BenchRedis | null;
-  /** Headers of an authenticated profile request. */
+  /** Headers of an authenticated request. */
   headers: Record<string, string>;
-  /** Profile requests the target served with that cookie (load runs and probes). */
+  /** Requests the target served with that cookie (load runs and probes). */
   served: number;
 }
 
@@ -176,6 +180,7 @@ async function startService(redis: BenchRedis, logDir: string, runtime: Runtime)
   return {
     key: 'service',
     baseUrl,
+    path: PROFILE,
     process: managed,
     redis,
     headers: { ...FORWARDED, Cookie: cookie },
@@ -199,7 +204,15 @@ async function startBareNest(logDir: string, runtime: Runtime): Promise<Target> 
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitFor(managed, async () => ((await request(`${baseUrl}${PROFILE}`)).status === 200 ? true : null));
-  return { key: 'bareNest', baseUrl, process: managed, redis: null, headers: { ...FORWARDED }, served: 0 };
+  return {
+    key: 'bareNest',
+    baseUrl,
+    path: PROFILE,
+    process: managed,
+    redis: null,
+    headers: { ...FORWARDED },
+    served: 0,
+  };
 }
 
 async function startExpressSession(redis: BenchRedis, logDir: string, runtime: Runtime): Promise<Target> {
@@ -229,6 +242,7 @@ async function startExpressSession(redis: BenchRedis, logDir: string, runtime: R
   return {
     key: 'expressSession',
     baseUrl,
+    path: PROFILE,
     process: managed,
     redis,
     headers: { ...FORWARDED, Cookie: cookie },
@@ -236,14 +250,32 @@ async function startExpressSession(redis: BenchRedis, logDir: string, runtime: R
   };
 }
 
-/** One load run of GET /auth/profile with the target's CPU and Redis counters read around it. */
+/**
+ * GET /auth/verify on the service's own process and Redis, with a session of its own (so that each
+ * session's requestCount can be checked against the requests of one target).
+ */
+async function verifyTarget(service: ServiceTarget): Promise<Target> {
+  const res = await request(`${service.baseUrl}/auth/login`, {
+    method: 'POST',
+    json: service.admin,
+    headers: FORWARDED,
+  });
+  const cookie = res.status === 200 ? cookieFrom(res, COOKIE) : null;
+  if (!cookie) throw new Error(`could not log in for the verify target: ${res.status} ${res.body}`);
+  const headers = { ...FORWARDED, Cookie: cookie };
+  const check = await request(`${service.baseUrl}${VERIFY}`, { headers });
+  if (check.status !== 200) throw new Error(`GET ${VERIFY} answered ${check.status}, not 200`);
+  return { ...service, key: 'verify', path: VERIFY, headers, served: 1 };
+}
+
+/** One load run of the target's route with the target's CPU and Redis counters read around it. */
 async function measure(target: Target, durationS: number): Promise<Measured> {
   if (config.settleMs > 0) await sleep(config.settleMs);
   const redisBefore = target.redis ? await commandStats(target.redis.client) : null;
   const redisCpuBefore = target.redis ? cpuMicros(target.redis.process.pid) : 0;
   const cpuBefore = cpuMicros(target.process.pid);
   const load = await runLoad(config.tool, {
-    url: `${target.baseUrl}${PROFILE}`,
+    url: `${target.baseUrl}${target.path}`,
     connections: config.connections,
     durationS,
     headers: target.headers,
@@ -351,13 +383,13 @@ async function createStormUser(service: ServiceTarget, index: number): Promise<C
 async function checkSteadyCookie(target: Target): Promise<Check> {
   const seen: string[] = [];
   for (let i = 0; i < 5; i++) {
-    const res = await request(`${target.baseUrl}${PROFILE}`, { headers: target.headers });
+    const res = await request(`${target.baseUrl}${target.path}`, { headers: target.headers });
     target.served += 1;
     seen.push(`${res.status}${res.headers['set-cookie'] ? ' +Set-Cookie' : ''}`);
   }
   const pass = seen.every((s) => s === '200');
   return {
-    name: `${target.key}: steady authenticated GET ${PROFILE} has no Set-Cookie`,
+    name: `${target.key}: steady authenticated GET ${target.path} has no Set-Cookie`,
     pass,
     detail: `5 requests answered: ${[...new Set(seen)].join(', ')}`,
   };
@@ -384,6 +416,8 @@ async function checkAnonymous(service: ServiceTarget): Promise<Check> {
     ['/no-such-route', {}],
     [PROFILE, { Cookie: `${COOKIE}=s%3Anot-a-session.bad-signature` }],
     [PROFILE, { Cookie: forgedCookie(service.secret) }],
+    [VERIFY, {}],
+    [VERIFY, { Cookie: forgedCookie(service.secret) }],
   ];
   const statuses: number[] = [];
   for (const [path, headers] of probes) {
@@ -403,7 +437,7 @@ async function checkAnonymous(service: ServiceTarget): Promise<Check> {
 
 /** How many of the requests served are in the session's requestCount (lost updates show here). */
 async function countCheck(target: Target): Promise<Record<string, number>> {
-  if (target.key === 'service') {
+  if (target.key === 'service' || target.key === 'verify') {
     // The service writes counts at most once per touch interval; what it holds in memory is in the answer too.
     await sleep(100);
   }
@@ -436,7 +470,7 @@ interface Phase {
   /** 1-minute load average when the phase began and ended. */
   loadAverage: { before: number; after: number };
   summary: Record<TargetKey, Summary>;
-  ratios: { serviceVsBareNest: Ratios; serviceVsExpressSession: Ratios };
+  ratios: { serviceVsBareNest: Ratios; serviceVsExpressSession: Ratios; verifyVsBareNest: Ratios };
   targets: TargetCheck[];
   storm: StormSummary | null;
   checks: Check[];
@@ -478,7 +512,8 @@ async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Pro
     `baseline b (express-session) ready on ${expressSession.baseUrl} ` +
       `(pid ${expressSession.process.pid}, Redis ${baselineRedis.url})`,
   );
-  const targets: Target[] = [service, bareNest, expressSession];
+  const verify = await verifyTarget(service);
+  const targets: Target[] = [service, verify, bareNest, expressSession];
 
   const checks: Check[] = [await checkAnonymous(service)];
   const stormUsers: Credentials[] = [];
@@ -493,13 +528,14 @@ async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Pro
     }
   }
   checks.push(await checkSteadyCookie(service));
+  checks.push(await checkSteadyCookie(verify));
   const baselineCookie = await checkSteadyCookie(expressSession);
   const info: Record<string, unknown> = {
     expressSessionSetsCookieOnEveryResponse: !baselineCookie.pass,
     expressSessionSteadyResponses: baselineCookie.detail,
   };
 
-  const results: Record<TargetKey, Measured[]> = { service: [], bareNest: [], expressSession: [] };
+  const results: Record<TargetKey, Measured[]> = { service: [], verify: [], bareNest: [], expressSession: [] };
   const order: TargetKey[][] = [];
   for (let r = 0; r < rounds; r++) {
     const inTurn = rotated(targets, r);
@@ -540,17 +576,20 @@ async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Pro
 
   info.requestCounts = {
     service: await countCheck(service),
+    verify: await countCheck(verify),
     expressSession: await countCheck(expressSession),
   };
 
   const summary = {
     service: summarize(results.service),
+    verify: summarize(results.verify),
     bareNest: summarize(results.bareNest),
     expressSession: summarize(results.expressSession),
   };
   const ratios = {
     serviceVsBareNest: sameRoundRatios(results.service, results.bareNest),
     serviceVsExpressSession: sameRoundRatios(results.service, results.expressSession),
+    verifyVsBareNest: sameRoundRatios(results.verify, results.bareNest),
   };
   for (const [key, s] of Object.entries(summary)) {
     if (s.badStatus + s.socketErrors > 0) {
@@ -579,7 +618,10 @@ async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Pro
     loadAverage: { before: round(loadBefore, 2), after: round(loadavg()[0], 2) },
     summary,
     ratios,
-    targets: checkTargets({ bareNest: ratios.serviceVsBareNest, expressSession: ratios.serviceVsExpressSession }),
+    targets: checkTargets(
+      { bareNest: ratios.serviceVsBareNest, expressSession: ratios.serviceVsExpressSession },
+      ratios.verifyVsBareNest,
+    ),
     storm,
     checks,
     info,
@@ -595,6 +637,7 @@ function phaseTables(phase: Phase): { targets: Table; ratios: Table; goals: Tabl
     ratios: ratiosTable([
       { name: 'service / baseline a (bare NestJS)', value: phase.ratios.serviceVsBareNest },
       { name: 'service / baseline b (express-session)', value: phase.ratios.serviceVsExpressSession },
+      { name: `service GET ${VERIFY} / baseline a (bare NestJS)`, value: phase.ratios.verifyVsBareNest },
     ]),
     goals: targetChecksTable(phase.targets),
     storm: phase.storm ? stormTable(phase.storm) : null,
@@ -652,7 +695,7 @@ async function main(): Promise<void> {
     });
     log(
       `${config.tool}, ${connections} connections, per runtime (${config.runtimes.join(', ')}): ` +
-        `${rounds} rounds x 3 targets x ${durationS} s, warm-up ${warmupS} s, storm ${config.stormRounds} x ` +
+        `${rounds} rounds x 4 targets x ${durationS} s, warm-up ${warmupS} s, storm ${config.stormRounds} x ` +
         `(quiet + storm) x ${config.stormDurationS} s with ${config.stormConcurrency} logins at once`,
     );
     log(`logs in ${logDir}`);
@@ -682,7 +725,7 @@ async function main(): Promise<void> {
       runtimes: phases.map((p) => p.runtime.version),
       cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
       loadGenerator: toolVersion(config.tool),
-      route: `GET ${PROFILE}`,
+      route: `GET ${PROFILE}, GET ${VERIFY}`,
       rounds,
       durationS,
       connections,
@@ -697,12 +740,12 @@ async function main(): Promise<void> {
     };
 
     const header =
-      `GET ${PROFILE}, ${connections} connections, ${meta.loadGenerator}, ${rounds} interleaved rounds x ${durationS} s ` +
+      `GET ${PROFILE} (and GET ${VERIFY} on the service), ${connections} connections, ${meta.loadGenerator}, ${rounds} interleaved rounds x ${durationS} s ` +
       `per target (order rotated each round), ${meta.cpus}; medians, and min–max over the rounds of the same-round ratios`;
     console.log(`\n${header}`);
     const md: string[] = [
       `Measured with \`${meta.command}\` on ${meta.date.slice(0, 10)} (revision ${meta.revision}): ` +
-        `GET ${PROFILE} with the session cookie, ${connections} connections, ${meta.loadGenerator}, ` +
+        `GET ${PROFILE} with the session cookie (and GET ${VERIFY} on the service), ${connections} connections, ${meta.loadGenerator}, ` +
         `${rounds} interleaved rounds of ${durationS} s per target, the order rotated each round, under each of ` +
         `${meta.runtimes.map((v) => `Node ${v}`).join(' and ')} in turn; ${meta.cpus}. Each ratio is computed ` +
         'within a round (targets measured back to back), then its median and its min–max over the rounds are ' +

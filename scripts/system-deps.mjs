@@ -5,7 +5,6 @@
 // A suite that needs another program adds it to SYSTEM_DEPS: the command it runs, the Debian package
 // that provides it, and who needs it, e.g.
 //   { command: 'chromium', pkg: 'chromium', neededBy: 'the browser tests' },
-//   { command: 'nginx', pkg: 'nginx', neededBy: 'the reverse-proxy tests' },
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -14,11 +13,20 @@ import { pathToFileURL } from 'node:url';
 export const SYSTEM_DEPS = [
   { command: 'redis-server', pkg: 'redis-server', neededBy: 'every suite (each run starts its own Redis)' },
   { command: 'redis-cli', pkg: 'redis-server', neededBy: 'the Redis Cluster set-up (redis-cli --cluster create)' },
+  // Debian puts nginx in /usr/sbin, which a non-root PATH often lacks; the gateway suite looks there too.
+  {
+    command: 'nginx',
+    pkg: 'nginx',
+    neededBy: 'the gateway suite (nginx auth_request in front of the service)',
+    sbin: true,
+  },
 ];
 
-/** True when `command` is an executable file in one of PATH's folders. */
-function onPath(command) {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** True when `command` is an executable file in one of PATH's folders (or of `extraDirs`). */
+function onPath(command, extraDirs = []) {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...extraDirs]) {
     if (!dir) continue;
     try {
       accessSync(join(dir, command), constants.X_OK);
@@ -30,7 +38,7 @@ function onPath(command) {
   return false;
 }
 
-const missingOf = (deps) => deps.filter((d) => !onPath(d.command));
+const missingOf = (deps) => deps.filter((d) => !onPath(d.command, d.sbin ? SBIN_DIRS : []));
 const packagesOf = (deps) => [...new Set(deps.map((d) => d.pkg))];
 const describe = (deps) => deps.map((d) => `${d.command} (${d.neededBy})`).join('; ');
 

@@ -12,6 +12,7 @@ import { swaggerUiOptions } from './docs/swagger-ui';
 import { LegacySessionMiddleware } from './legacy/legacy-session.middleware';
 import { MetricsService } from './metrics/metrics.service';
 import { SessionMiddleware } from './session/session.middleware';
+import { VerifyRoute } from './session/verify-route';
 
 export const BODY_LIMIT = '16kb';
 /** POST /admin/users/import carries up to 1,000 users (about 200 bytes each with an argon2 hash). */
@@ -62,6 +63,8 @@ export async function configureApp(app: NestExpressApplication, logger: JsonLogg
       xXssProtection: false,
     }),
   );
+  // GET /auth/verify is answered before express sees the request (gateways call it on every request).
+  app.get(VerifyRoute).install(app.getHttpServer(), logger, apiHeaders);
   app.use(requestEdge({ logger, metrics: app.get(MetricsService), apiHeaders, pageHeaders }));
   if (appConfig.corsOrigins.length > 0) {
     app.use(foreignOriginGuard(appConfig.corsOrigins));

@@ -44,6 +44,8 @@ const responses: [string, (http: Server, admin: LoggedIn) => request.Test][] = [
   ['POST /auth/login (200)', (http) => request(http).post('/auth/login').send(ADMIN)],
   ['GET /auth/profile (200)', (http, admin) => request(http).get('/auth/profile').set('Cookie', admin.cookie)],
   ['GET /auth/profile without a session (401)', (http) => request(http).get('/auth/profile')],
+  ['GET /auth/verify (200)', (http, admin) => request(http).get('/auth/verify').set('Cookie', admin.cookie)],
+  ['GET /auth/verify without a session (401)', (http) => request(http).get('/auth/verify')],
   [
     'POST /auth/logout without the CSRF token (403)',
     (http, a) => request(http).post('/auth/logout').set('Cookie', a.cookie),
@@ -180,6 +182,7 @@ describe.each(STORE_KINDS)('security headers (%s store)', (kind) => {
       ['POST /auth/login', request(t.http).post('/auth/login').send(ADMIN)],
       ['GET /auth/profile', request(t.http).get('/auth/profile').set('Cookie', admin.cookie)],
       ['GET /auth/csrf', request(t.http).get('/auth/csrf').set('Cookie', admin.cookie)],
+      ['GET /auth/verify', request(t.http).get('/auth/verify').set('Cookie', admin.cookie)],
       ['GET /auth/sessions', request(t.http).get('/auth/sessions').set('Cookie', admin.cookie)],
       ['GET /admin/users', request(t.http).get('/admin/users').set('Cookie', admin.cookie)],
     ];

@@ -103,6 +103,30 @@ describe('Redis commands the service sends (redis)', () => {
     expect(setCookies).toEqual([]);
   });
 
+  it('GET /auth/verify costs exactly one HMGET per call, whatever it answers', async () => {
+    const user = await newUser(t.http, admin);
+    const me = await loginAs(t.http, user);
+    await t.app.get(ActivityTracker).flushAll();
+
+    const calls = await commandsDuring(redis, async () => {
+      for (let i = 0; i < 20; i++) {
+        const res = await as(t.http, me).get('/auth/verify').expect(200);
+        expect(res.headers['set-cookie']).toBeUndefined();
+      }
+      await as(t.http, me).get('/auth/verify?role=admin').expect(403);
+      await as(t.http, me).get('/auth/verify').set('X-Forwarded-Method', 'POST').expect(403);
+      await as(t.http, me)
+        .get('/auth/verify')
+        .set('X-Forwarded-Method', 'POST')
+        .set('X-CSRF-Token', me.csrfToken)
+        .expect(200);
+      await request(t.http).get('/auth/verify').expect(401);
+      await request(t.http).get('/auth/verify?role=Bad!').set('Cookie', me.cookie).expect(400);
+    });
+
+    expect(calls).toEqual({ hmget: 23 });
+  });
+
   it('other steady authenticated GETs set no cookie either', async () => {
     const user = await newUser(t.http, admin);
     const me = await loginAs(t.http, user);

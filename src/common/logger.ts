@@ -206,11 +206,19 @@ export class JsonLogger implements LoggerService {
    * The access log's line, the same fields `event` would write, built by hand: it is written for
    * every request and none of its fields can be a secret, so it skips the copy and the scrub.
    */
-  access(requestId: string, method: string, path: string, status: number, ms: number, ip: string | undefined): void {
-    if (!this.isEnabled('info')) return;
+  access(
+    requestId: string,
+    method: string,
+    path: string,
+    status: number,
+    ms: number,
+    ip: string | undefined,
+    level: 'info' | 'debug' = 'info',
+  ): void {
+    if (!this.isEnabled(level)) return;
     const address = ip === undefined ? '' : `,"ip":${JSON.stringify(ip)}`;
     this.sink(
-      `{"time":"${this.timestamp()}","level":"info","context":"HTTP","requestId":${JSON.stringify(requestId)},` +
+      `{"time":"${this.timestamp()}","level":"${level}","context":"HTTP","requestId":${JSON.stringify(requestId)},` +
         `"method":${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":${status},"ms":${ms}${address}}\n`,
     );
   }

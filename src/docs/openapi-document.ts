@@ -67,8 +67,93 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
     .build();
   // A handler's name is its operationId (`login`, `listMySessions`): what a generated client calls.
   const document = SwaggerModule.createDocument(app, config, { operationIdFactory: (_controller, method) => method });
+  addVerifyRoute(document);
   addEdgeHeaders(document);
   return document;
+}
+
+const errorBody = (description: string): ResponseObject => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } },
+});
+
+const userHeader = (description: string, example: string): HeaderObject => ({
+  description,
+  schema: { type: 'string', example },
+});
+
+/**
+ * GET /auth/verify is answered ahead of Nest's router (src/session/verify-route.ts), so no
+ * controller describes it: it is written here.
+ */
+function addVerifyRoute(document: OpenAPIObject): void {
+  document.paths['/auth/verify'] = {
+    get: {
+      operationId: 'verifySession',
+      tags: ['auth'],
+      summary: 'Who the session cookie belongs to, for gateway sub-requests (forward auth).',
+      description:
+        'For nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth` and the like: the answer is the ' +
+        'status and, on 200, the user headers (200 and 401 have no body); it never sets a cookie. It counts as activity of the ' +
+        'session like any request. When the gateway forwards the original method in `X-Forwarded-Method` or ' +
+        '`X-Original-Method` (else this request’s own method is taken) and it is not GET, HEAD or OPTIONS, the ' +
+        "request's `X-CSRF-Token` must be the session's, else 403.",
+      security: [{ session: [] }],
+      parameters: [
+        {
+          name: 'role',
+          in: 'query',
+          required: false,
+          description: 'A role the user must have, else 403.',
+          schema: { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,31}$', example: 'admin' },
+        },
+        {
+          name: 'X-Forwarded-Method',
+          in: 'header',
+          required: false,
+          description: 'The method of the request the gateway is deciding on (Traefik sends it).',
+          schema: { type: 'string', example: 'POST' },
+        },
+        {
+          name: 'X-Original-Method',
+          in: 'header',
+          required: false,
+          description: 'The same, as nginx configurations usually name it; X-Forwarded-Method wins when both are sent.',
+          schema: { type: 'string', example: 'POST' },
+        },
+        {
+          name: 'X-CSRF-Token',
+          in: 'header',
+          required: false,
+          description: "The original request's CSRF token; needed when its method is not GET, HEAD or OPTIONS.",
+          schema: { type: 'string' },
+        },
+      ],
+      responses: {
+        '200': {
+          description: 'A live session: who it belongs to, in the headers. No body.',
+          headers: {
+            'X-User-Id': userHeader("The user's id.", 'Qm9iLXVzZXIt'),
+            'X-User-Name': userHeader("The user's username.", 'alice'),
+            'X-User-Roles': userHeader("The user's roles, comma-separated.", 'user,admin'),
+            'X-Session-Id': userHeader(
+              'The public session id (never the cookie value).',
+              'Qm9iLXVzZXIt.3q2-7wAAAAAAAAAAAAAAAA',
+            ),
+          },
+        },
+        '400': errorBody('The query is not `role` once with a valid role name'),
+        '401': {
+          description:
+            'No live session (no cookie, a forged one, or a session that has ended). No body, no Set-Cookie.',
+        },
+        '403': errorBody(
+          'The user lacks the role asked for, or an unsafe original method came without a valid CSRF token',
+        ),
+        '503': errorBody('The session store cannot be reached'),
+      },
+    },
+  };
 }
 
 /**

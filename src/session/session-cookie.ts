@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { parse } from 'cookie';
 import { sign, unsign } from 'cookie-signature';
-import type { CookieOptions, Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { CookieOptions, Response } from 'express';
 import { SessionConfig } from '../config/config';
 import { handleFromSessionId, SessionHandle } from './session-ids';
 
@@ -49,7 +50,7 @@ export class SessionCookie {
    * The session the request's cookie names, when one of the secrets signed it and it is a session
    * id this service mints; null otherwise. Says nothing yet about whether the session is alive.
    */
-  read(req: Request): CookieSession | null {
+  read(req: Pick<IncomingMessage, 'headers'>): CookieSession | null {
     const header = req.headers.cookie;
     // Cheap test first: most anonymous requests carry no cookie of ours.
     if (header === undefined || !header.includes(this.config.cookieName)) return null;

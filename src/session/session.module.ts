@@ -15,6 +15,7 @@ import { SessionMiddleware } from './session.middleware';
 import { SessionService } from './session.service';
 import { SessionStore } from './session-store';
 import { SessionSweeper } from './session-sweeper';
+import { VerifyRoute } from './verify-route';
 
 @Module({
   imports: [RedisModule, ClockModule, AuditModule, MetricsModule],
@@ -29,6 +30,7 @@ import { SessionSweeper } from './session-sweeper';
     SessionService,
     SessionSweeper,
     SessionMiddleware,
+    VerifyRoute,
   ],
   exports: [SessionService, SessionCookie],
 })

@@ -265,6 +265,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the session cookie belongs to, for gateway sub-requests (forward auth).
+         * @description For nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth` and the like: the answer is the status and, on 200, the user headers (200 and 401 have no body); it never sets a cookie. It counts as activity of the session like any request. When the gateway forwards the original method in `X-Forwarded-Method` or `X-Original-Method` (else this request’s own method is taken) and it is not GET, HEAD or OPTIONS, the request's `X-CSRF-Token` must be the session's, else 403.
+         */
+        get: operations["verifySession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/live": {
         parameters: {
             query?: never;
@@ -1803,6 +1823,82 @@ export interface operations {
             };
             /** @description No such session of the caller */
             404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The session store cannot be reached */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    verifySession: {
+        parameters: {
+            query?: {
+                /** @description A role the user must have, else 403. */
+                role?: string;
+            };
+            header?: {
+                /** @description The method of the request the gateway is deciding on (Traefik sends it). */
+                "X-Forwarded-Method"?: string;
+                /** @description The same, as nginx configurations usually name it; X-Forwarded-Method wins when both are sent. */
+                "X-Original-Method"?: string;
+                /** @description The original request's CSRF token; needed when its method is not GET, HEAD or OPTIONS. */
+                "X-CSRF-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A live session: who it belongs to, in the headers. No body. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The public session id (never the cookie value). */
+                    "X-Session-Id"?: string;
+                    /** @description The user's id. */
+                    "X-User-Id"?: string;
+                    /** @description The user's username. */
+                    "X-User-Name"?: string;
+                    /** @description The user's roles, comma-separated. */
+                    "X-User-Roles"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The query is not `role` once with a valid role name */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No live session (no cookie, a forged one, or a session that has ended). No body, no Set-Cookie. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The user lacks the role asked for, or an unsafe original method came without a valid CSRF token */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
