@@ -117,9 +117,12 @@ describe.each(STORE_KINDS)('hostile input (%s store)', (kind) => {
       const res = await asAdmin(request(t.http).get(`${path}?unexpected=1`));
       rows.push([`GET ${path}`, res.status === 400 ? res.body.message : outcome(res)]);
     }
+    // /auth/verify is answered ahead of Nest (no ValidationPipe), in words of its own.
     const expected: [string, unknown][] = rows.map(([label]) => [
       label,
-      expect.arrayContaining(['property unexpected should not exist']),
+      label === 'GET /auth/verify'
+        ? 'Unknown query parameter "unexpected": only role is accepted'
+        : expect.arrayContaining(['property unexpected should not exist']),
     ]);
     expect(rows).toEqual(expected);
   });

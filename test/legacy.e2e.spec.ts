@@ -291,6 +291,36 @@ describe(`Adopting express-session + connect-redis sessions (redis, ${topology()
     expect(await redis.hGet(hashKey, 'hash')).toBe(rehashed);
   });
 
+  it('keeps the old session for a later request when a Secure cookie could not come back over plain HTTP', async () => {
+    const secure = await createTestApp({ env: { ...legacyEnv(), REDIS_KEY_PREFIX: t.prefix, COOKIE_SECURE: 'true' } });
+    try {
+      const cookie = await legacyLogin(old, users.alice);
+      const res = await request(secure.http).get('/auth/profile').set('Cookie', cookie).expect(401);
+      expect(res.headers['set-cookie']).toBeUndefined();
+      expect(await redis.exists(legacyPrefix + legacySid(cookie))).toBe(1);
+    } finally {
+      await secure.close();
+    }
+  });
+
+  it('adopts an old cookie that has the same name as ours, replacing it instead of clearing it', async () => {
+    const same = await createTestApp({
+      env: { ...legacyEnv(), REDIS_KEY_PREFIX: t.prefix, SESSION_COOKIE_NAME: LEGACY_COOKIE },
+    });
+    try {
+      const cookie = await legacyLogin(old, users.alice);
+      const res = await request(same.http).get('/auth/profile').set('Cookie', cookie).expect(200);
+      expect((res.body as Profile).username).toBe('alice');
+      const set = cookiesOf(res);
+      expect(set).toHaveLength(1);
+      expect(set[0]).toMatch(new RegExp(`^${LEGACY_COOKIE.replace('.', '\\.')}=s%3A`));
+      expect(clearsLegacyCookie(res)).toBe(false);
+      await request(same.http).get('/auth/profile').set('Cookie', set[0].split(';')[0]).expect(200);
+    } finally {
+      await same.close();
+    }
+  });
+
   it('leaves old sessions alone when adoption is off', async () => {
     const off = await createTestApp({ env: { REDIS_KEY_PREFIX: t.prefix } });
     try {
