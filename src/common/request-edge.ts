@@ -6,6 +6,11 @@ import { withRequestId } from './request-context';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** The caller's X-Request-Id when it is sane (1-64 of A-Z a-z 0-9 . _ -), else a new UUID. */
+export function requestIdOf(incoming: string | string[] | undefined): string {
+  return typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
+}
+
 /**
  * The headers a middleware such as helmet sets, read once: they do not depend on the request, so
  * each response gets them from a list instead of running the middleware again.
@@ -44,8 +49,7 @@ export interface EdgeOptions {
 export function requestEdge({ logger, metrics, apiHeaders, pageHeaders }: EdgeOptions): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
     const started = performance.now();
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdOf(req.headers['x-request-id']);
     res.setHeader('X-Request-Id', requestId);
     const page = req.url.startsWith('/docs');
     const headers = page ? pageHeaders : apiHeaders;

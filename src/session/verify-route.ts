@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import type { JsonLogger } from '../common/logger';
+import { requestIdOf } from '../common/request-edge';
 import { MetricsService } from '../metrics/metrics.service';
 import { isStoreUnavailable, STORE_UNAVAILABLE_BODY } from '../redis/store-errors';
 import { ROLE_PATTERN } from '../users/users.dto';
@@ -14,7 +14,6 @@ import { SessionStore } from './session-store';
 export const VERIFY_PATH = '/auth/verify';
 const VERIFY_WITH_QUERY = `${VERIFY_PATH}?`;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const INCOMING_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 type Query = { role: string | null } | { error: string };
 
@@ -89,8 +88,7 @@ export class VerifyRoute {
 
   private answer(req: IncomingMessage, res: ServerResponse, logger: JsonLogger, fixed: string[]): void {
     const started = performance.now();
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdOf(req.headers['x-request-id']);
     const send = (status: number, extra: string[], body?: object): void => {
       const headers = [...fixed, 'X-Request-Id', requestId, ...extra];
       const text = body === undefined ? '' : JSON.stringify(body);
