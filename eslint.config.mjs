@@ -12,6 +12,7 @@ export default tseslint.config(
       'src/metadata.ts',
       'jest.config.js',
       'eslint.config.mjs',
+      'console/dist/',
     ],
   },
   js.configs.recommended,
@@ -44,6 +45,14 @@ export default tseslint.config(
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly', fetch: 'readonly' },
+    },
+  },
+  {
+    // The admin console runs in the browser and has its own tsconfig (DOM, JSX for Preact).
+    files: ['console/**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: { project: './console/tsconfig.json', tsconfigRootDir: import.meta.dirname },
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly' },
     },
   },
 );

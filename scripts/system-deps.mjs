@@ -3,8 +3,7 @@
 //   node scripts/system-deps.mjs        check (and install) from a shell
 //   import { ensureSystemDeps } from './system-deps.mjs'   (scripts/test.mjs does, before jest)
 // A suite that needs another program adds it to SYSTEM_DEPS: the command it runs, the Debian package
-// that provides it, and who needs it, e.g.
-//   { command: 'chromium', pkg: 'chromium', neededBy: 'the browser tests' },
+// that provides it, and who needs it.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -20,6 +19,7 @@ export const SYSTEM_DEPS = [
     neededBy: 'the gateway suite (nginx auth_request in front of the service)',
     sbin: true,
   },
+  { command: 'chromium', pkg: 'chromium', neededBy: 'the admin console browser suite (playwright-core drives it)' },
 ];
 
 const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];

@@ -7,7 +7,7 @@
 //   TEST_PARALLEL=1 npm test      the cluster and sentinel runs side by side (default: one after the other)
 // Jest runs on the Node that runs this script (and the services the tests start run on that Node too):
 //   PATH="$(scripts/node-runtime.sh 24):$PATH" npm test
-// System programs the suites need (redis-server, nginx) are installed first when possible: scripts/system-deps.mjs.
+// System programs the suites need (redis-server, nginx, chromium) are installed first when possible: scripts/system-deps.mjs.
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -3,6 +3,7 @@ import { SwaggerModule } from '@nestjs/swagger';
 import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { corsOptions, foreignOriginGuard } from './common/cors';
+import { consoleAssets, consoleDir } from './console/console-assets';
 import { inputGuard } from './common/input-guard';
 import { JsonLogger } from './common/logger';
 import { requestEdge, staticHeaders } from './common/request-edge';
@@ -45,6 +46,29 @@ export async function configureApp(app: NestExpressApplication, logger: JsonLogg
       hsts: appConfig.production,
     }),
   );
+  // The admin console: only its own files and its own API calls; nothing inline, never framed.
+  const consoleHeaders = staticHeaders(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          'default-src': ["'self'"],
+          'script-src': ["'self'"],
+          'style-src': ["'self'"],
+          'img-src': ["'self'", 'data:'],
+          'connect-src': ["'self'"],
+          'font-src': ["'self'"],
+          'object-src': ["'none'"],
+          'base-uri': ["'none'"],
+          'form-action': ["'self'"],
+          'frame-ancestors': ["'none'"],
+          'upgrade-insecure-requests': appConfig.production ? [] : null,
+        },
+      },
+      frameguard: { action: 'deny' },
+      hsts: appConfig.production,
+    }),
+  );
   // The API answers JSON, never a page: OWASP's REST set (nothing may load, frame or sniff it), not
   // the headers that only steer how a browser renders HTML, which would cost every request.
   const apiHeaders = staticHeaders(
@@ -65,11 +89,13 @@ export async function configureApp(app: NestExpressApplication, logger: JsonLogg
   );
   // GET /auth/verify is answered before express sees the request (gateways call it on every request).
   app.get(VerifyRoute).install(app.getHttpServer(), logger, apiHeaders);
-  app.use(requestEdge({ logger, metrics: app.get(MetricsService), apiHeaders, pageHeaders }));
+  app.use(requestEdge({ logger, metrics: app.get(MetricsService), apiHeaders, pageHeaders, consoleHeaders }));
   if (appConfig.corsOrigins.length > 0) {
     app.use(foreignOriginGuard(appConfig.corsOrigins));
     app.enableCors(corsOptions(appConfig.corsOrigins));
   }
+  // Ahead of the body parser and the sessions: loading the console never reads the store.
+  app.use(consoleAssets(consoleDir()));
   // JSON bodies, their errors and the input guard as one step (each router layer costs every request).
   const json = express.json({ limit: BODY_LIMIT, strict: true });
   const importJson = express.json({ limit: IMPORT_BODY_LIMIT, strict: true });

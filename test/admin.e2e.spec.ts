@@ -1,8 +1,18 @@
 import request from 'supertest';
+import { AuditService, FILTER_SCAN_MAX } from '../src/audit/audit.service';
 import { ActivityTracker } from '../src/session/activity-tracker';
 import { SessionSweeper } from '../src/session/session-sweeper';
 import { as, loginAs, newUser, profileStatus, sessionIdOf, TestUser } from './support/sessions';
-import { createTestApp, dumpPrefix, inspectRedis, LoggedIn, login, STORE_KINDS, TestApp } from './support/test-app';
+import {
+  ADMIN,
+  createTestApp,
+  dumpPrefix,
+  inspectRedis,
+  LoggedIn,
+  login,
+  STORE_KINDS,
+  TestApp,
+} from './support/test-app';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -175,7 +185,9 @@ describe.each(STORE_KINDS)('GET /admin/sessions/stats (%s store)', (store) => {
       lastActivityAt: expect.any(String),
     });
 
-    // An ended session leaves the counts at once.
+    // An ended session leaves the counts at once. (The clock has moved past REAUTH_WINDOW since the
+    // admin's login: ending a session asks for the password again.)
+    await as(t.http, admin).post('/auth/reauthenticate').send({ password: ADMIN.password }).expect(200);
     await as(t.http, admin).delete(`/admin/sessions/${c.body.session.id}`).expect(200);
     expect(await stats(t, admin)).toMatchObject({ total: 3, byRole: { admin: 1, user: 3 } });
   });
@@ -586,6 +598,75 @@ describe.each(STORE_KINDS)('GET /admin/audit (%s store)', (store) => {
     await as(t.http, admin).get('/admin/audit?cursor=nope').expect(400);
     await as(t.http, admin).get('/admin/audit?limit=0').expect(400);
     await as(t.http, admin).get('/admin/audit?limit=501').expect(400);
+    const badType = await as(t.http, admin).get('/admin/audit?type=login_success').expect(400);
+    expect(badType.body.message).toEqual([expect.stringContaining('type must be one of: login, login_failure')]);
+    await as(t.http, admin).get('/admin/audit?userId=../etc').expect(400);
+  });
+
+  it('filters by event type and by user (what they did and what was done to them), paging alike', async () => {
+    const admin = await login(t.http);
+    const alice = await newUser(t.http, admin);
+    const bob = await newUser(t.http, admin);
+    const aliceIn = await loginAs(t.http, alice);
+    await loginAs(t.http, bob);
+    await request(t.http)
+      .post('/auth/login')
+      .send({ username: alice.username, password: 'wrong-password' })
+      .expect(401);
+    await as(t.http, admin).delete(`/admin/sessions/${aliceIn.body.session.id}`).expect(200);
+    const aliceAgain = await loginAs(t.http, alice);
+    await as(t.http, aliceAgain).post('/auth/logout').expect(200);
+
+    const all = ((await as(t.http, admin).get('/admin/audit?limit=500').expect(200)).body as { events: AuditEvent[] })
+      .events;
+    const walk = async (query: string): Promise<AuditEvent[]> => {
+      const found: AuditEvent[] = [];
+      let cursor: string | null = null;
+      do {
+        const path: string = `/admin/audit?limit=2&${query}${cursor ? `&cursor=${cursor}` : ''}`;
+        const body = (await as(t.http, admin).get(path).expect(200)).body as {
+          events: AuditEvent[];
+          nextCursor: string | null;
+        };
+        expect(body.events.length).toBeLessThanOrEqual(2);
+        found.push(...body.events);
+        cursor = body.nextCursor;
+      } while (cursor);
+      return found;
+    };
+
+    const aboutAlice = (e: AuditEvent) =>
+      e.actor?.userId === alice.id || e.subject === alice.id || e.subject.startsWith(`${alice.id}.`);
+    const ofAlice = await walk(`userId=${alice.id}`);
+    expect(ofAlice).toEqual(all.filter(aboutAlice));
+    expect(ofAlice.map((e) => e.type)).toEqual(['logout', 'login', 'session_revoked', 'login', 'user_created']);
+
+    const logins = await walk('type=login');
+    expect(logins).toEqual(all.filter((e) => e.type === 'login'));
+    expect(await walk(`type=session_revoked&userId=${alice.id}`)).toEqual([
+      expect.objectContaining({ type: 'session_revoked', subject: aliceIn.body.session.id }),
+    ]);
+    expect(await walk(`type=logout&userId=${bob.id}`)).toEqual([]);
+  });
+
+  it('a filter reads a bounded number of events per call and continues with the cursor', async () => {
+    const admin = await login(t.http);
+    const carol = await newUser(t.http, admin);
+    const audit = t.app.get(AuditService);
+    for (let i = 0; i < FILTER_SCAN_MAX + 100; i++) {
+      await audit.record({ type: 'login_failure', actor: null, subject: `someone-${i}` });
+    }
+
+    const first = (await as(t.http, admin).get(`/admin/audit?userId=${carol.id}`).expect(200)).body as {
+      events: AuditEvent[];
+      nextCursor: string | null;
+    };
+    // The newest FILTER_SCAN_MAX events hold nothing of carol's: an empty page that says where to go on.
+    expect(first.events).toEqual([]);
+    expect(first.nextCursor).not.toBeNull();
+    const next = (await as(t.http, admin).get(`/admin/audit?userId=${carol.id}&cursor=${first.nextCursor}`).expect(200))
+      .body as { events: AuditEvent[]; nextCursor: string | null };
+    expect(next.events).toEqual([expect.objectContaining({ type: 'user_created', subject: carol.id })]);
   });
 });
 

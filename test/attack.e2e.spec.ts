@@ -18,7 +18,16 @@ import {
   StoreState,
 } from './support/security';
 import { loginAs, newUser, profileStatus, TestUser } from './support/sessions';
-import { ADMIN, createTestApp, login, LoggedIn, STORE_KINDS, TEST_SECRET, TestApp } from './support/test-app';
+import {
+  ADMIN,
+  createTestApp,
+  login,
+  LoggedIn,
+  sessionCookie,
+  STORE_KINDS,
+  TEST_SECRET,
+  TestApp,
+} from './support/test-app';
 
 /** Routes anyone may call (metrics: keep it off the public network at the proxy); every other one needs a session. */
 const PUBLIC = new Set(['POST /auth/login', 'GET /health/live', 'GET /health/ready', 'GET /metrics']);
@@ -253,9 +262,28 @@ describe.each(STORE_KINDS)('attack suite (%s store)', (kind) => {
         }
         if (!isDeepStrictEqual(await state(), before)) rows.push(`${op.label}: the state changed`);
         // The same call with the right token acts: the targets are real and the snapshot would see a change.
-        const control = await call(op, url, { cookie, token: s.caller.csrfToken }, body);
+        // (A password change and a re-authentication act only with the caller's real password; the
+        // password is put back afterwards.)
+        const changesPassword = op.label === 'PATCH /auth/password';
+        const controlBody = changesPassword
+          ? { currentPassword: ADMIN.password, newPassword: `${ADMIN.password}-changed` }
+          : op.label === 'POST /auth/reauthenticate'
+            ? { password: ADMIN.password }
+            : body;
+        const control = await call(op, url, { cookie, token: s.caller.csrfToken }, controlBody);
         if (control.status >= 300) rows.push(`${op.label} with the right token: ${control.status} (not a real target)`);
         else if (isDeepStrictEqual(await state(), before)) rows.push(`${op.label}: the snapshot did not see it act`);
+        if (changesPassword && control.status === 200) {
+          await call(
+            op,
+            url,
+            {
+              cookie: sessionCookie(control.headers['set-cookie']),
+              token: (control.body as { csrfToken: string }).csrfToken,
+            },
+            { currentPassword: `${ADMIN.password}-changed`, newPassword: ADMIN.password },
+          ).expect(200);
+        }
       }
       expect(rows).toEqual([]);
     });

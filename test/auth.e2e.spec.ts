@@ -192,6 +192,8 @@ describe.each(STORE_KINDS)('auth end to end (%s store)', (kind) => {
         userId: admin.body.user.id,
         username: 'admin',
         roles: ['admin', 'user'],
+        // The login proved the password: the session was authenticated when it was created.
+        authenticatedAt: admin.body.session.createdAt,
         session: {
           id: admin.body.session.id,
           deviceId: 'phone-7',

@@ -94,7 +94,7 @@ describe(`Adopting express-session + connect-redis sessions (redis, ${topology()
   beforeAll(async () => {
     redis = await inspectRedis();
     legacyPrefix = `legacy${randomBytes(4).toString('hex')}:`;
-    const names = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan'];
+    const names = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'];
     for (const [i, name] of names.entries())
       users[name] = await legacyUser(`u${i}`, name, name === 'erin' ? 'admin' : 'user');
     old = legacyApp({ client: redis, prefix: legacyPrefix, secret: TEST_SECRET, users: Object.values(users) });
@@ -146,6 +146,22 @@ describe(`Adopting express-session + connect-redis sessions (redis, ${topology()
       expect.objectContaining({ subject: profile.session.id, actor: expect.objectContaining({ username: 'alice' }) }),
     );
     expect(await adoptionsCounted('adopted')).toBe(before + 1);
+  });
+
+  it('GET /auth/verify does not adopt (a gateway drops its cookies): 401, the old session kept for the service', async () => {
+    const cookie = await legacyLogin(old, users.judy);
+    const key = legacyPrefix + legacySid(cookie);
+
+    const verify = await request(t.http).get('/auth/verify').set('Cookie', cookie).expect(401);
+    expect(verify.headers['set-cookie']).toBeUndefined();
+    expect(await redis.exists(key)).toBe(1);
+    expect(await sessionsOf('judy')).toEqual([]);
+
+    // The first request that reaches the service itself adopts it; the gateway then lets it through.
+    const res = await request(t.http).get('/auth/profile').set('Cookie', cookie).expect(200);
+    const ours = sessionCookie(cookiesOf(res).filter((c) => !c.startsWith(`${LEGACY_COOKIE}=`)));
+    const passed = await request(t.http).get('/auth/verify').set('Cookie', ours).expect(200);
+    expect(passed.headers['x-user-name']).toBe('judy');
   });
 
   it('takes the roles the user has here, not the role the old session held', async () => {
@@ -267,14 +283,29 @@ describe(`Adopting express-session + connect-redis sessions (redis, ${topology()
 
   it('adopts on a state-changing request too, which still needs our CSRF token', async () => {
     const cookie = await legacyLogin(old, users.ivan);
-    const res = await request(t.http).delete('/auth/sessions').set('Cookie', cookie).expect(403);
+    const res = await request(t.http).delete('/auth/devices/another-device').set('Cookie', cookie).expect(403);
     const ours = sessionCookie(cookiesOf(res).filter((c) => !c.startsWith(`${LEGACY_COOKIE}=`)));
     const csrf = await request(t.http).get('/auth/csrf').set('Cookie', ours).expect(200);
+    const token = (csrf.body as { csrfToken: string }).csrfToken;
     await request(t.http)
-      .delete('/auth/sessions')
+      .delete('/auth/devices/another-device')
       .set('Cookie', ours)
-      .set('X-CSRF-Token', (csrf.body as { csrfToken: string }).csrfToken)
+      .set('X-CSRF-Token', token)
       .expect(200);
+
+    // It never proved a password to this service: a sensitive action asks for it first.
+    const profile = await request(t.http).get('/auth/profile').set('Cookie', ours).expect(200);
+    expect((profile.body as { authenticatedAt: string | null }).authenticatedAt).toBeNull();
+    const refused = await request(t.http).delete('/auth/sessions').set('Cookie', ours).set('X-CSRF-Token', token);
+    expect(refused.status).toBe(403);
+    expect((refused.body as { code?: string }).code).toBe('reauthentication_required');
+    await request(t.http)
+      .post('/auth/reauthenticate')
+      .set('Cookie', ours)
+      .set('X-CSRF-Token', token)
+      .send({ password: users.ivan.password })
+      .expect(200);
+    await request(t.http).delete('/auth/sessions').set('Cookie', ours).set('X-CSRF-Token', token).expect(200);
   });
 
   it('logs an imported user in with the old password, then keeps only an argon2id hash', async () => {

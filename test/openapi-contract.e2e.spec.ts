@@ -101,7 +101,10 @@ describe('OpenAPI contract', () => {
         'revokeMySession',
         'revokeMyOtherSessions',
         'revokeMyDevice',
+        'changePassword',
+        'reauthenticate',
         'getSessionStats',
+        'getSessionStatsHistory',
         'listSessions',
         'revokeSession',
         'listUserSessions',
@@ -200,9 +203,11 @@ describe('OpenAPI contract', () => {
     const bodies = operationsOf(doc).filter(({ op }) => op.requestBody);
     expect(bodies.map(({ label }) => label).sort()).toEqual([
       'PATCH /admin/users/{userId}',
+      'PATCH /auth/password',
       'POST /admin/users',
       'POST /admin/users/import',
       'POST /auth/login',
+      'POST /auth/reauthenticate',
     ]);
     for (const { label, op } of bodies) {
       const media = op.requestBody!.content['application/json'];

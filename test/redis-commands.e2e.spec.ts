@@ -5,6 +5,7 @@ import request from 'supertest';
 import { Env } from '../src/config/env';
 import { ActivityTracker } from '../src/session/activity-tracker';
 import { SessionSweeper } from '../src/session/session-sweeper';
+import { StatsHistory } from '../src/stats/stats-history.service';
 import { RedisServer, startRedisServer } from './support/redis-server';
 import { as, loginAs, newUser } from './support/sessions';
 import { createTestApp, LoggedIn, login, TEST_SECRET, TestApp } from './support/test-app';
@@ -17,6 +18,12 @@ import { createTestApp, LoggedIn, login, TEST_SECRET, TestApp } from './support/
 /** The periodic sweep would add its commands at a random moment; this file calls sweep() itself. */
 @Injectable()
 class ManualSweeper extends SessionSweeper {
+  override onApplicationBootstrap(): void {}
+}
+
+/** Likewise the history's once-a-minute sample (tests of it are in stats-history.e2e.spec.ts). */
+@Injectable()
+class ManualStatsHistory extends StatsHistory {
   override onApplicationBootstrap(): void {}
 }
 
@@ -63,7 +70,12 @@ async function countedApp(env: Env = {}): Promise<Counted> {
   await redis.connect();
   const t = await createTestApp({
     env: { REDIS_URL: server.url, ...env },
-    override: (builder) => builder.overrideProvider(SessionSweeper).useClass(ManualSweeper),
+    override: (builder) =>
+      builder
+        .overrideProvider(SessionSweeper)
+        .useClass(ManualSweeper)
+        .overrideProvider(StatsHistory)
+        .useClass(ManualStatsHistory),
   });
   return { server, redis, t, admin: await login(t.http) };
 }
@@ -101,6 +113,21 @@ describe('Redis commands the service sends (redis)', () => {
 
     expect(calls).toEqual({ hmget: 50 });
     expect(setCookies).toEqual([]);
+  });
+
+  it('loading the admin console (page and assets) sends no command, with or without a session', async () => {
+    const index = await request(t.http).get('/console').expect(200);
+    const assets = [...index.text.matchAll(/(?:src|href)="(\/console\/assets\/[^"]+)"/g)].map((m) => m[1]);
+    expect(assets.length).toBeGreaterThan(0);
+
+    const calls = await commandsDuring(redis, async () => {
+      for (const cookie of ['', admin.cookie]) {
+        await request(t.http).get('/console/sessions').set('Cookie', cookie).expect(200);
+        for (const asset of assets) await request(t.http).get(asset).set('Cookie', cookie).expect(200);
+      }
+    });
+
+    expect(calls).toEqual({});
   });
 
   it('GET /auth/verify costs exactly one HMGET per call, whatever it answers', async () => {

@@ -5,6 +5,7 @@ import { EmbeddedDb } from '../src/redis/embedded-db';
 import { KeyLayout } from '../src/redis/key-layout';
 import { RedisClient } from '../src/redis/redis-client';
 import { MemorySessionStore, SESSIONS } from '../src/session/memory-session-store';
+import { SEP } from '../src/session/session-codec';
 import { RedisSessionStore } from '../src/session/redis-session-store';
 import { handleFromSessionId, newSessionId, SessionHandle } from '../src/session/session-ids';
 import { byActivityDesc, CreateOptions, SessionRecord, SessionStore } from '../src/session/session-store';
@@ -33,6 +34,7 @@ const config = new SessionConfig({
   idleTimeoutMs: IDLE,
   absoluteTimeoutMs: ABSOLUTE,
   touchIntervalMs: SECOND,
+  suspiciousAction: 'audit',
   maxSessionsPerUser: 0,
 });
 
@@ -96,6 +98,8 @@ function newRecord(user: User, at: number, extra: Partial<SessionRecord> = {}): 
     lastActivityAt: at,
     absoluteExpiresAt: at + ABSOLUTE,
     requestCount: 1,
+    authenticatedAt: at,
+    suspicion: 'none',
     ...extra,
   };
 }
@@ -360,6 +364,74 @@ describe.each(stores)('SessionStore contract: %s', (_, make) => {
 
       expect(await h.kept(handle)).toBe(false);
       expect(await store.listForUser(user.id, t0)).toEqual([]);
+    });
+  });
+
+  describe('markAuthenticated', () => {
+    it('records the password proof, keeps it through activity writes, and reads it back', async () => {
+      const user = await addUser();
+      const { handle } = await start(user, t0);
+      expect(await store.markAuthenticated(handle, t0 + 5 * SECOND)).toBe(true);
+      expect(await store.recordActivity(handle, t0 + 6 * SECOND, 2)).toBe(true);
+      expect(await store.get(handle, t0 + 6 * SECOND)).toMatchObject({
+        authenticatedAt: t0 + 5 * SECOND,
+        requestCount: 3,
+        lastActivityAt: t0 + 6 * SECOND,
+      });
+    });
+
+    it('authenticates a session that had never proved a password (adopted)', async () => {
+      const user = await addUser();
+      const { handle } = await start(user, t0, { authenticatedAt: null });
+      expect((await store.get(handle, t0))?.authenticatedAt).toBeNull();
+      expect(await store.markAuthenticated(handle, t0 + SECOND)).toBe(true);
+      expect((await store.get(handle, t0 + SECOND))?.authenticatedAt).toBe(t0 + SECOND);
+    });
+
+    it('answers false for an ended session and does not bring it back', async () => {
+      const user = await addUser();
+      const { handle } = await start(user, t0);
+      await store.destroy(handle);
+      expect(await store.markAuthenticated(handle, t0 + SECOND)).toBe(false);
+      expect(await store.get(handle, t0 + SECOND)).toBeNull();
+      expect(await h.kept(handle)).toBe(false);
+    });
+  });
+
+  describe('flagSuspicious', () => {
+    it('marks a session once: the first caller wins, later ones change nothing', async () => {
+      const user = await addUser();
+      const { handle } = await start(user, t0);
+      const results = await Promise.all([store.flagSuspicious(handle, true), store.flagSuspicious(handle, false)]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const marked = (await store.get(handle, t0))?.suspicion;
+      expect(marked === 'blocked' || marked === 'flagged').toBe(true);
+      expect(await store.flagSuspicious(handle, true)).toBe(false);
+      expect((await store.get(handle, t0))?.suspicion).toBe(marked);
+    });
+
+    it('keeps the mark through activity writes; a password proof lifts a block to a flag', async () => {
+      const user = await addUser();
+      const { handle } = await start(user, t0);
+      expect(await store.flagSuspicious(handle, true)).toBe(true);
+      expect(await store.recordActivity(handle, t0 + SECOND, 1)).toBe(true);
+      expect((await store.get(handle, t0 + SECOND))?.suspicion).toBe('blocked');
+      expect(await store.markAuthenticated(handle, t0 + 2 * SECOND)).toBe(true);
+      expect(await store.get(handle, t0 + 2 * SECOND)).toMatchObject({
+        suspicion: 'flagged',
+        authenticatedAt: t0 + 2 * SECOND,
+        requestCount: 2,
+      });
+      // Flagged once is flagged for good: it is never recorded a second time.
+      expect(await store.flagSuspicious(handle, true)).toBe(false);
+    });
+
+    it('answers false for an ended session and does not bring it back', async () => {
+      const user = await addUser();
+      const { handle } = await start(user, t0);
+      await store.destroy(handle);
+      expect(await store.flagSuspicious(handle, true)).toBe(false);
+      expect(await h.kept(handle)).toBe(false);
     });
   });
 
@@ -641,6 +713,8 @@ describe('RedisSessionStore: an activity write racing with the end of its sessio
         lastActivityAt: t0,
         absoluteExpiresAt: t0 + 20 * MINUTE,
         requestCount: 1,
+        authenticatedAt: t0,
+        suspicion: 'none',
       };
       expect((await other.create(record, { now: t0, maxPerUser: 0, userVersion: 1 })).created).toBe(true);
       const { handle } = record;
@@ -703,6 +777,30 @@ describe('RedisSessionStore: its own layout', () => {
 
   const indexed = async (roles: string[], handle: SessionHandle) =>
     (await redis.zScore(keys.activity(roles, handle.hash), handle.publicId)) !== null;
+
+  it.each([
+    ['before the user agent was kept (8 fields)', 8],
+    ['before authenticatedAt was kept (9 fields)', 9],
+    ['before theft signals were kept (10 fields)', 10],
+  ])('a value written %s is padded as the codec reads it by the scripts that rewrite it', async (_, fields) => {
+    const store = new RedisSessionStore(redis, keys, config);
+    const user = await addUser();
+    const record = newRecord(user, t0);
+    await store.create(record, { now: t0, maxPerUser: 0, userVersion: 1 });
+    const key = keys.userSessions(user.id);
+    const full = (await redis.hGet(key, record.handle.hash))!;
+    await redis.hSet(key, record.handle.hash, full.split(SEP).slice(0, fields).join(SEP));
+    const old = (await store.get(record.handle, t0))!;
+
+    expect(await store.flagSuspicious(record.handle, true)).toBe(true);
+    expect(await store.get(record.handle, t0)).toEqual({ ...old, suspicion: 'blocked' });
+    expect(await store.markAuthenticated(record.handle, t0 + SECOND)).toBe(true);
+    expect(await store.get(record.handle, t0 + SECOND)).toEqual({
+      ...old,
+      suspicion: 'flagged',
+      authenticatedAt: t0 + SECOND,
+    });
+  });
 
   it("keeps all of a user's sessions in one hash, which goes when the last session goes", async () => {
     const store = new RedisSessionStore(redis, keys, config);

@@ -145,6 +145,70 @@ describe('graceful shutdown on SIGTERM, with logins in flight', () => {
 });
 
 /**
+ * SHUTDOWN_DRAIN: after SIGTERM, readiness is 503 at once while the service keeps serving (a load
+ * balancer polling readiness stops sending first); the listener closes only when the drain is over.
+ */
+describe('SIGTERM with SHUTDOWN_DRAIN=2', () => {
+  const DRAIN_MS = 2000;
+  let build: ServiceBuild | undefined;
+  let service: ServiceProcess;
+  const seen: { at: number; ready: number; profile: number; errors: string[] }[] = [];
+  let exitMs = 0;
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+
+  beforeAll(async () => {
+    build = await buildService();
+    service = await startService(
+      build.mainJs,
+      {
+        ...redisEnv(),
+        REDIS_KEY_PREFIX: uniquePrefix(),
+        SESSION_SECRET: TEST_SECRET,
+        ADMIN_USERNAME: ADMIN.username,
+        ADMIN_PASSWORD: ADMIN.password,
+        SHUTDOWN_DRAIN: String(DRAIN_MS / 1000),
+      },
+      'drained',
+    );
+    const cookie = cookieOf(await call(service.url, 'POST', '/auth/login', { body: ADMIN }));
+    expect((await call(service.url, 'GET', '/health/ready')).status).toBe(200);
+    const signalledAt = Date.now();
+    service.child.kill('SIGTERM');
+    // New connections through the drain: readiness and an authenticated request, side by side.
+    while (service.running() && Date.now() - signalledAt < EXIT_BOUND_MS) {
+      const [ready, profile] = await Promise.all([
+        call(service.url, 'GET', '/health/ready', { agent: false, timeoutMs: 2000 }),
+        call(service.url, 'GET', '/auth/profile', { agent: false, timeoutMs: 2000, cookie }),
+      ]);
+      const errors = [ready.error, profile.error].filter((e): e is string => e !== undefined);
+      seen.push({ at: Date.now() - signalledAt, ready: ready.status, profile: profile.status, errors });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    exit = await service.exited;
+    exitMs = Date.now() - signalledAt;
+  }, 60_000);
+
+  afterAll(async () => {
+    await stopAllServices();
+    build?.remove();
+  });
+
+  it('answers readiness 503 and still serves requests until the drain is over, then closes and exits 0', () => {
+    const served = seen.filter((s) => s.profile === 200);
+    // Served for most of the drain (the first probe may land before the signal is handled).
+    expect(served.length).toBeGreaterThan(5);
+    expect(served[served.length - 1].at).toBeGreaterThanOrEqual(DRAIN_MS - 500);
+    expect(seen.slice(1).filter((s) => s.profile === 200 && s.ready !== 503)).toEqual([]);
+    // Once the listener closed: refused, never an error answer.
+    const closed = (s: (typeof seen)[number]) => s.errors.every((e) => e === 'ECONNREFUSED' || e === 'ECONNRESET');
+    expect(seen.filter((s) => s.profile !== 200 && !(s.ready === 0 && s.profile === 0 && closed(s)))).toEqual([]);
+    expect(exitMs).toBeGreaterThanOrEqual(DRAIN_MS);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(service.logs().some((l) => String(l.msg).includes('SHUTDOWN_DRAIN'))).toBe(true);
+  });
+});
+
+/**
  * The activity tracker flushes in its onApplicationShutdown and RedisModule closes the client in
  * its own: this holds only while Nest runs the session module's hooks before the Redis module's.
  */

@@ -9,7 +9,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { RevokedDto } from '../auth/auth.dto';
-import { Roles } from '../auth/auth.decorators';
+import { Roles, Sensitive } from '../auth/auth.decorators';
 import { actorOf } from '../auth/auth.service';
 import { CurrentSession } from '../auth/current-session.decorator';
 import { ApiError } from '../common/error-response';
@@ -35,6 +35,7 @@ import {
   AuditQueryDto,
   SessionPageQueryDto,
   SessionStatsDto,
+  StatsHistoryDto,
 } from './admin.dto';
 import { AdminService } from './admin.service';
 
@@ -43,10 +44,13 @@ import { AdminService } from './admin.service';
 @ApiError(401, 'No live session')
 @ApiError(
   403,
-  'Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow',
+  'Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS ' +
+    'does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate)',
 )
 @ApiError(503, 'The session store cannot be reached')
 @Roles(['admin'])
+// Every write here is sensitive (ASVS 3.7.1): it needs a recent password proof.
+@Sensitive('writes')
 @Controller('admin')
 export class AdminController {
   constructor(
@@ -59,6 +63,16 @@ export class AdminController {
   @ApiOkResponse({ type: SessionStatsDto })
   getSessionStats(): Promise<SessionStatsDto> {
     return this.admin.stats();
+  }
+
+  /**
+   * One sample a minute over the last hour: live sessions when the minute ended, and the logins
+   * that succeeded and failed during it. Written by whichever instance claims each minute.
+   */
+  @Get('sessions/stats/history')
+  @ApiOkResponse({ type: StatsHistoryDto })
+  getSessionStatsHistory(): Promise<StatsHistoryDto> {
+    return this.admin.history();
   }
 
   /** Every session, newest activity first, a page at a time; or one user's with `userId`. */
@@ -219,7 +233,7 @@ export class AdminController {
     return this.users.remove(userId, actorOf(me), ip);
   }
 
-  /** The audit log, newest first. */
+  /** The audit log, newest first; by event type and by user with `type` and `userId`. */
   @Get('audit')
   @ApiOkResponse({ type: AuditPageDto })
   @ApiError(400, 'Invalid query')

@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { AUDIT_TYPES, AuditType } from '../audit/audit.service';
 
 export class SessionPageQueryDto {
   /** 1-500, default 50. */
@@ -39,6 +40,18 @@ export class AuditQueryDto {
   @IsString()
   @Matches(/^\d{1,16}-\d{1,10}$/, { message: 'cursor must be a value returned as nextCursor' })
   cursor?: string;
+
+  /** Only events of this type. */
+  @IsOptional()
+  @IsIn(AUDIT_TYPES, { message: `type must be one of: ${AUDIT_TYPES.join(', ')}` })
+  @ApiProperty({ enum: AUDIT_TYPES, required: false })
+  type?: AuditType;
+
+  /** Only events this user did or that were done to them or to one of their sessions. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{12}$/, { message: 'userId must be a user id' })
+  userId?: string;
 }
 
 export class AdminSessionDto {
@@ -59,6 +72,15 @@ export class AdminSessionDto {
   expiresAt!: string;
   /** May lag by up to SESSION_TOUCH_INTERVAL. */
   requestCount!: number;
+  /** When the session last proved the password (login or re-authentication); null for an adopted session. */
+  @ApiProperty({ type: String, nullable: true })
+  authenticatedAt!: string | null;
+  /**
+   * `flagged`: used from another network and browser than at its login (audited as session_suspicious);
+   * `blocked`: and it must pass POST /auth/reauthenticate before anything else (SUSPICIOUS_SESSION_ACTION).
+   */
+  @ApiProperty({ enum: ['none', 'flagged', 'blocked'] })
+  suspicion!: 'none' | 'flagged' | 'blocked';
 }
 
 export class AdminSessionPageDto {
@@ -90,19 +112,6 @@ export class SessionStatsDto {
   recentSessions!: RecentSessionDto[];
 }
 
-export const AUDIT_TYPES = [
-  'login',
-  'login_failure',
-  'logout',
-  'session_revoked',
-  'session_expired',
-  'user_created',
-  'user_updated',
-  'user_deleted',
-  'users_imported',
-  'password_rehashed',
-] as const;
-
 export class AuditActorDto {
   userId!: string;
   username!: string;
@@ -123,6 +132,24 @@ export class AuditEventDto {
   ip!: string | null;
   @ApiProperty({ type: String, nullable: true })
   detail!: string | null;
+}
+
+export class StatsSampleDto {
+  /** The start of the minute (ISO 8601). */
+  at!: string;
+  /** Live sessions when the minute ended. */
+  liveSessions!: number;
+  /** Logins that succeeded during the minute. */
+  loginsSucceeded!: number;
+  /** Logins refused during the minute (wrong credentials and rate limited). */
+  loginsFailed!: number;
+}
+
+export class StatsHistoryDto {
+  /** Seconds between samples: 60. */
+  intervalSeconds!: number;
+  /** The last hour, oldest first; a minute when no instance was running has no sample. */
+  samples!: StatsSampleDto[];
 }
 
 export class AuditPageDto {

@@ -5,6 +5,7 @@ import { SessionHandle } from '../session/session-ids';
 import { SessionService } from '../session/session.service';
 import { decodeCursor, pageInMemory, SessionRecord } from '../session/session-store';
 import { RevokedDto } from '../auth/auth.dto';
+import { MINUTE_MS, StatsHistory } from '../stats/stats-history.service';
 import {
   AdminSessionDto,
   AdminSessionListDto,
@@ -13,6 +14,7 @@ import {
   AuditQueryDto,
   SessionPageQueryDto,
   SessionStatsDto,
+  StatsHistoryDto,
 } from './admin.dto';
 
 const RECENT = 100;
@@ -23,6 +25,7 @@ export class AdminService {
   constructor(
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
+    private readonly statsHistory: StatsHistory,
   ) {}
 
   async stats(): Promise<SessionStatsDto> {
@@ -73,7 +76,15 @@ export class AdminService {
   }
 
   auditLog(query: AuditQueryDto): Promise<AuditPageDto> {
-    return this.audit.list(query.limit ?? 100, query.cursor);
+    return this.audit.list(query.limit ?? 100, query.cursor, { type: query.type, userId: query.userId });
+  }
+
+  async history(): Promise<StatsHistoryDto> {
+    const samples = await this.statsHistory.lastHour();
+    return {
+      intervalSeconds: MINUTE_MS / 1000,
+      samples: samples.map(({ minute, ...counts }) => ({ at: isoTime(minute * MINUTE_MS), ...counts })),
+    };
   }
 
   private toDto(s: SessionRecord): AdminSessionDto {
@@ -91,6 +102,8 @@ export class AdminService {
       lastActivityAt: isoTime(s.lastActivityAt),
       expiresAt: isoTime(this.sessions.expiresAt(s)),
       requestCount: this.sessions.requestCount(s),
+      authenticatedAt: s.authenticatedAt === null ? null : isoTime(s.authenticatedAt),
+      suspicion: s.suspicion,
     };
   }
 }

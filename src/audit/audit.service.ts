@@ -2,19 +2,26 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { AuditEntry, AuditFields, AuditLog, compareIds } from './audit-log';
 
-export type AuditType =
-  | 'login'
-  | 'login_failure'
-  | 'logout'
-  | 'session_revoked'
-  | 'session_expired'
-  | 'user_created'
-  | 'user_updated'
-  | 'user_deleted'
-  | 'users_imported'
-  | 'password_rehashed'
-  | 'session_adopted'
-  | 'session_adoption_refused';
+/** Every kind of audit event; GET /admin/audit returns and filters by these. */
+export const AUDIT_TYPES = [
+  'login',
+  'login_failure',
+  'logout',
+  'session_revoked',
+  'session_expired',
+  'user_created',
+  'user_updated',
+  'user_deleted',
+  'users_imported',
+  'password_rehashed',
+  'session_adopted',
+  'session_adoption_refused',
+  'password_changed',
+  'reauthenticated',
+  'session_suspicious',
+] as const;
+
+export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export interface AuditActor {
   userId: string;
@@ -35,6 +42,22 @@ export interface AuditEvent {
 }
 
 export type NewAuditEvent = Omit<AuditEvent, 'id' | 'at' | 'ip' | 'detail'> & { ip?: string | null; detail?: string };
+
+export interface AuditFilter {
+  type?: AuditType;
+  /** Events the user did, or done to the user or to one of their sessions (`<userId>.<hash>`). */
+  userId?: string;
+}
+
+/** Entries read per call of a filtered listing, at most (a few ms of Redis time). */
+export const FILTER_SCAN_MAX = 5_000;
+const FILTER_BATCH = 500;
+
+function matcher({ type, userId }: AuditFilter): (f: AuditFields) => boolean {
+  return (f) =>
+    (type === undefined || f.type === type) &&
+    (userId === undefined || f.actorId === userId || f.subject === userId || f.subject.startsWith(`${userId}.`));
+}
 
 export interface AuditPage {
   events: AuditEvent[];
@@ -78,12 +101,36 @@ export class AuditService {
     await Promise.all(subjects.map((subject) => this.record({ ...event, subject })));
   }
 
-  /** Newest first; `cursor` is the id of the last event of the previous page. */
-  async list(limit: number, cursor?: string): Promise<AuditPage> {
+  /**
+   * Newest first; `cursor` is the id of the last event of the previous page. With a filter, entries
+   * are read in batches and at most FILTER_SCAN_MAX per call: when that many were read without
+   * filling the page, the page is shorter (maybe empty) and `nextCursor` continues from where the
+   * reading stopped, so a rare event in a long log costs several calls, never one long one.
+   */
+  async list(limit: number, cursor?: string, filter: AuditFilter = {}): Promise<AuditPage> {
     // Nothing is older than 0-0 (and Redis refuses an exclusive range below it).
     if (cursor !== undefined && compareIds(cursor, '0-0') <= 0) return { events: [], nextCursor: null };
-    const entries = await this.log.newestFirst(limit + 1, cursor);
-    return this.page(entries.map(toEvent), limit);
+    if (filter.type === undefined && filter.userId === undefined) {
+      const entries = await this.log.newestFirst(limit + 1, cursor);
+      return this.page(entries.map(toEvent), limit);
+    }
+    const matches = matcher(filter);
+    const found: AuditEvent[] = [];
+    const batch = Math.max(limit + 1, FILTER_BATCH);
+    let read = 0;
+    let before = cursor;
+    while (read < FILTER_SCAN_MAX) {
+      const entries = await this.log.newestFirst(batch, before);
+      read += entries.length;
+      for (const entry of entries) {
+        if (!matches(entry.fields)) continue;
+        found.push(toEvent(entry));
+        if (found.length > limit) return this.page(found, limit);
+      }
+      if (entries.length < batch) return { events: found, nextCursor: null };
+      before = entries[entries.length - 1].id;
+    }
+    return { events: found, nextCursor: before ?? null };
   }
 
   private page(events: AuditEvent[], limit: number): AuditPage {

@@ -1,11 +1,12 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { AuthGuard } from './auth.guard';
 import { CsrfGuard } from './csrf.guard';
+import { FreshAuthGuard } from './fresh-auth.guard';
 import { RolesGuard } from './roles.guard';
 
 /**
- * The one global guard: who are you (401), is this request really yours (403), may you (403), in
- * that order. One guard instead of three, because Nest builds a context and awaits per guard on
+ * The one global guard: who are you (401), is this request really yours (403), may you (403), have
+ * you proved your password lately where it matters (403), in that order. One guard instead of three, because Nest builds a context and awaits per guard on
  * every request.
  */
 @Injectable()
@@ -14,9 +15,15 @@ export class AccessGuard implements CanActivate {
     private readonly auth: AuthGuard,
     private readonly csrf: CsrfGuard,
     private readonly roles: RolesGuard,
+    private readonly fresh: FreshAuthGuard,
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
-    return this.auth.canActivate(context) && this.csrf.canActivate(context) && this.roles.canActivate(context);
+    return (
+      this.auth.canActivate(context) &&
+      this.csrf.canActivate(context) &&
+      this.roles.canActivate(context) &&
+      this.fresh.canActivate(context)
+    );
   }
 }

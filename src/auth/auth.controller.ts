@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Ip, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Ip, Param, Patch, Post, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiCookieAuth, ApiOkResponse, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ApiError } from '../common/error-response';
@@ -8,8 +8,20 @@ import { SessionCookie } from '../session/session-cookie';
 import type { RequestSession } from '../session/session.middleware';
 import { LoginContext } from '../session/session.service';
 import { SessionRecord } from '../session/session-store';
-import { CsrfDto, LoginDto, LoginResponseDto, LogoutDto, OwnSessionsDto, ProfileDto, RevokedDto } from './auth.dto';
-import { Public } from './auth.decorators';
+import {
+  ChangePasswordDto,
+  CsrfDto,
+  LoginDto,
+  LoginResponseDto,
+  LogoutDto,
+  OwnSessionsDto,
+  PasswordChangedDto,
+  ProfileDto,
+  ReauthenticateDto,
+  ReauthenticatedDto,
+  RevokedDto,
+} from './auth.dto';
+import { Public, Sensitive } from './auth.decorators';
 import { AuthService } from './auth.service';
 import { CurrentSession, LiveSession } from './current-session.decorator';
 import { DeviceIdPipe } from './device-id.pipe';
@@ -88,6 +100,71 @@ export class AuthController {
     return this.auth.logout(session, ip);
   }
 
+  /**
+   * Changes the caller's own password: the current one is checked as a login checks it (a wrong one
+   * counts toward the login limits); every other session of the user ends and the caller continues
+   * under a new session id (a new cookie and CSRF token).
+   */
+  @Patch('password')
+  @ApiCookieAuth('session')
+  @ApiSecurity('csrf')
+  @ApiBody({
+    type: ChangePasswordDto,
+    examples: {
+      change: {
+        summary: 'A new password',
+        value: { currentPassword: 'alice-password-1', newPassword: 'a-new-long-password' },
+      },
+    },
+  })
+  @ApiOkResponse({
+    type: PasswordChangedDto,
+    headers: {
+      'Set-Cookie': { description: 'The new session cookie (the old one has ended)', schema: { type: 'string' } },
+    },
+  })
+  @ApiError(400, 'Invalid body, or the new password equals the current one')
+  @ApiError(403, `Current password is incorrect; or: ${CSRF_REFUSED}`)
+  @ApiError(409, 'The account changed meanwhile: sign in again')
+  @ApiError(429, 'Too many failed password checks for this username or client IP; see Retry-After')
+  @ApiError(503, 'The session store cannot be reached, or too many passwords are being checked at once')
+  async changePassword(
+    @Body() dto: ChangePasswordDto,
+    @LiveSession() session: RequestSession,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<PasswordChangedDto> {
+    const context: LoginContext = { ip: req.ip ?? '', userAgent: req.get('user-agent'), secure: req.secure };
+    const { response, cookie, revoked } = await this.auth.changePassword(dto, session, context);
+    this.cookie.write(res, cookie.secretId, cookie.expiresAt);
+    return { session: response.session, csrfToken: response.csrfToken, revoked: revoked ?? 0 };
+  }
+
+  /**
+   * A fresh password proof: sensitive actions (ending all other own sessions, every admin write)
+   * are allowed for REAUTH_WINDOW after it. Checked and limited as a login is.
+   */
+  @Post('reauthenticate')
+  @HttpCode(200)
+  @ApiCookieAuth('session')
+  @ApiSecurity('csrf')
+  @ApiBody({
+    type: ReauthenticateDto,
+    examples: { proof: { summary: 'The password', value: { password: 'alice-password-1' } } },
+  })
+  @ApiOkResponse({ type: ReauthenticatedDto })
+  @ApiError(400, 'Invalid body')
+  @ApiError(403, `Password is incorrect; or: ${CSRF_REFUSED}`)
+  @ApiError(429, 'Too many failed password checks for this username or client IP; see Retry-After')
+  @ApiError(503, 'The session store cannot be reached, or too many passwords are being checked at once')
+  reauthenticate(
+    @Body() dto: ReauthenticateDto,
+    @LiveSession() session: RequestSession,
+    @Ip() ip: string,
+  ): Promise<ReauthenticatedDto> {
+    return this.auth.reauthenticate(dto, session, ip);
+  }
+
   /** Who is logged in, and this session's figures. */
   @Get('profile')
   @ApiCookieAuth('session')
@@ -112,12 +189,13 @@ export class AuthController {
     return this.auth.listOwn(session);
   }
 
-  /** Ends all the caller's sessions except the current one. */
+  /** Ends all the caller's sessions except the current one (a sensitive action: see POST /auth/reauthenticate). */
   @Delete('sessions')
+  @Sensitive('always')
   @ApiCookieAuth('session')
   @ApiSecurity('csrf')
   @ApiOkResponse({ type: RevokedDto })
-  @ApiError(403, CSRF_REFUSED)
+  @ApiError(403, `${CSRF_REFUSED}; or no password proof within REAUTH_WINDOW (code reauthentication_required)`)
   revokeMyOtherSessions(@CurrentSession() session: SessionRecord, @Ip() ip: string): Promise<RevokedDto> {
     return this.auth.revokeOthers(session, ip);
   }

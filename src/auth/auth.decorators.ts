@@ -8,3 +8,10 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUB
 
 /** Roles of which the caller needs at least one; on a handler or a controller. */
 export const Roles = Reflector.createDecorator<string[]>();
+
+/**
+ * A sensitive action (ASVS 3.7.1): allowed only within REAUTH_WINDOW of the session's last password
+ * proof (login or POST /auth/reauthenticate), else 403 `reauthentication_required`. `writes` on a
+ * controller covers its state-changing routes only.
+ */
+export const Sensitive = Reflector.createDecorator<'always' | 'writes'>();

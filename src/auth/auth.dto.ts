@@ -19,6 +19,31 @@ export class LoginDto {
   deviceId?: string;
 }
 
+export class ChangePasswordDto {
+  @IsString()
+  @MinLength(1)
+  @MaxLength(1024)
+  currentPassword!: string;
+
+  /** 8 to 1024 characters, as everywhere; must differ from the current one. */
+  @IsString()
+  @MinLength(8)
+  @MaxLength(1024)
+  newPassword!: string;
+}
+
+export class ReauthenticateDto {
+  @IsString()
+  @MinLength(1)
+  @MaxLength(1024)
+  password!: string;
+}
+
+export class ReauthenticatedDto {
+  /** The password proof just made (ISO 8601): sensitive actions are allowed for REAUTH_WINDOW from it. */
+  authenticatedAt!: string;
+}
+
 export class SessionUserDto {
   id!: string;
   username!: string;
@@ -43,6 +68,15 @@ export class LoginResponseDto {
   csrfToken!: string;
 }
 
+export class PasswordChangedDto {
+  /** The caller's new session: the cookie changed with it. */
+  session!: NewSessionDto;
+  /** The new session's CSRF token. */
+  csrfToken!: string;
+  /** The user's other sessions that were ended. */
+  revoked!: number;
+}
+
 export class CurrentSessionDto extends NewSessionDto {
   /** ISO 8601; may lag by up to SESSION_TOUCH_INTERVAL. */
   lastActivityAt!: string;
@@ -54,6 +88,12 @@ export class ProfileDto {
   userId!: string;
   username!: string;
   roles!: string[];
+  /**
+   * When this session last proved the password (login or POST /auth/reauthenticate), ISO 8601; null
+   * for a session adopted from another app, which never did. Sensitive actions need it within REAUTH_WINDOW.
+   */
+  @ApiProperty({ type: String, nullable: true })
+  authenticatedAt!: string | null;
   session!: CurrentSessionDto;
 }
 

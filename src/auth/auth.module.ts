@@ -7,12 +7,14 @@ import { MetricsModule } from '../metrics/metrics.module';
 import { RedisModule } from '../redis/redis.module';
 import { storeProvider } from '../redis/store-provider';
 import { SessionModule } from '../session/session.module';
+import { StatsModule } from '../stats/stats.module';
 import { UsersModule } from '../users/users.module';
 import { AccessGuard } from './access.guard';
 import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';
 import { AuthService } from './auth.service';
 import { CsrfGuard } from './csrf.guard';
+import { FreshAuthGuard } from './fresh-auth.guard';
 import { LoginCounters } from './login-counters';
 import { LoginLimiter } from './login-limiter';
 import { MemoryLoginCounters } from './memory-login-counters';
@@ -20,7 +22,7 @@ import { RedisLoginCounters } from './redis-login-counters';
 import { RolesGuard } from './roles.guard';
 
 @Module({
-  imports: [RedisModule, ClockModule, SessionModule, UsersModule, AuditModule, MetricsModule],
+  imports: [RedisModule, ClockModule, SessionModule, UsersModule, AuditModule, MetricsModule, StatsModule],
   controllers: [AuthController],
   providers: [
     AuthService,
@@ -33,6 +35,7 @@ import { RolesGuard } from './roles.guard';
     AuthGuard,
     CsrfGuard,
     RolesGuard,
+    FreshAuthGuard,
     { provide: APP_GUARD, useClass: AccessGuard },
   ],
 })

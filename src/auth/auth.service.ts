@@ -1,9 +1,18 @@
-import { BadRequestException, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import {
+  BadRequestException,
+  ConflictException,
+  ForbiddenException,
+  Injectable,
+  NotFoundException,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { AuditActor, AuditService } from '../audit/audit.service';
 import { TooManyRequestsException } from '../common/too-many-requests.exception';
+import { Clock } from '../common/clock';
 import { isoTime } from '../common/iso-time';
 import { SessionConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
+import { StatsHistory } from '../stats/stats-history.service';
 import { SessionHandle } from '../session/session-ids';
 import type { RequestSession } from '../session/session.middleware';
 import { LoginContext, SessionService } from '../session/session.service';
@@ -11,6 +20,9 @@ import { SessionRecord } from '../session/session-store';
 import { UsersService } from '../users/users.service';
 import { LoginLimiter } from './login-limiter';
 import {
+  ChangePasswordDto,
+  ReauthenticateDto,
+  ReauthenticatedDto,
   CsrfDto,
   LoginDto,
   LoginResponseDto,
@@ -29,6 +41,8 @@ export function actorOf(record: SessionRecord): AuditActor {
 export interface LoginResult {
   response: LoginResponseDto;
   cookie: { secretId: string; expiresAt: number };
+  /** Sessions of the user a password change ended (the caller's own left out). */
+  revoked?: number;
 }
 
 @Injectable()
@@ -40,6 +54,8 @@ export class AuthService {
     private readonly limiter: LoginLimiter,
     private readonly metrics: MetricsService,
     private readonly config: SessionConfig,
+    private readonly history: StatsHistory,
+    private readonly clock: Clock,
   ) {}
 
   /** `current` is the session the request came with: a successful login ends it (no session fixation). */
@@ -52,6 +68,7 @@ export class AuthService {
     const attempt = await this.limiter.attempt(dto.username, ip);
     if (attempt.retryAfter > 0) {
       this.metrics.logins.inc({ outcome: 'rate_limited' });
+      await this.history.countLogin('failed');
       throw new TooManyRequestsException(
         `Too many failed logins, try again in ${attempt.retryAfter} s`,
         attempt.retryAfter,
@@ -62,12 +79,12 @@ export class AuthService {
     // One answer for unknown user, wrong password, disabled account and a user changed meanwhile.
     if (!user || !started) {
       this.metrics.logins.inc({ outcome: 'failure' });
-      await this.limiter.failed(attempt);
+      await Promise.all([this.limiter.failed(attempt), this.history.countLogin('failed')]);
       await this.audit.record({ type: 'login_failure', actor: null, subject: dto.username.slice(0, 64), ip });
       throw new UnauthorizedException('Invalid credentials');
     }
     this.metrics.logins.inc({ outcome: 'success' });
-    await this.limiter.succeeded(attempt);
+    await Promise.all([this.limiter.succeeded(attempt), this.history.countLogin('succeeded')]);
     const { secretId, record, ended, csrfToken } = started;
     const actor = actorOf(record);
     await this.audit.record({ type: 'login', actor, subject: record.handle.publicId, ip });
@@ -87,6 +104,92 @@ export class AuthService {
     };
   }
 
+  /**
+   * PATCH /auth/password: the current password is checked as a login checks it (a wrong one counts
+   * toward the login limits), then every session of the user ends and the caller continues under a
+   * new session id (a new cookie), on the same device.
+   */
+  async changePassword(dto: ChangePasswordDto, current: RequestSession, context: LoginContext): Promise<LoginResult> {
+    if (dto.newPassword === dto.currentPassword) {
+      throw new BadRequestException('The new password must differ from the current one');
+    }
+    const { record } = current;
+    const user = await this.checkPassword(
+      record,
+      dto.currentPassword,
+      context.ip,
+      'Current password is incorrect',
+      'password change',
+    );
+    const changed = await this.users.changeOwnPassword(user, dto.newPassword, context.ip);
+    // Ended with the others: this request must not count activity for it any more.
+    current.ended = true;
+    const started = changed ? await this.sessions.start(changed.user, context, record.deviceId) : null;
+    if (!changed || !started) throw new ConflictException('The account changed meanwhile: sign in again');
+    const { secretId, record: next, csrfToken } = started;
+    await this.audit.record({
+      type: 'login',
+      actor: actorOf(next),
+      subject: next.handle.publicId,
+      ip: context.ip,
+      detail: 'after a password change',
+    });
+    return {
+      response: {
+        user: { id: user.id, username: user.username, roles: next.roles },
+        session: {
+          id: next.handle.publicId,
+          deviceId: next.deviceId,
+          createdAt: isoTime(next.createdAt),
+          expiresAt: isoTime(this.sessions.expiresAt(next)),
+        },
+        csrfToken,
+      },
+      cookie: { secretId, expiresAt: next.absoluteExpiresAt },
+      revoked: changed.ended.filter((h) => h.publicId !== record.handle.publicId).length,
+    };
+  }
+
+  /**
+   * POST /auth/reauthenticate: a fresh password proof for sensitive actions, checked and limited as a
+   * login is. A wrong password is 403 (the session itself is fine) and counts toward the limits.
+   */
+  async reauthenticate(dto: ReauthenticateDto, current: RequestSession, ip: string): Promise<ReauthenticatedDto> {
+    const { record } = current;
+    await this.checkPassword(record, dto.password, ip, 'Password is incorrect', 're-authentication');
+    const at = this.clock.now();
+    if (!(await this.sessions.markAuthenticated(record.handle, at))) {
+      throw new UnauthorizedException('Authentication required');
+    }
+    await this.audit.record({ type: 'reauthenticated', actor: actorOf(record), subject: record.handle.publicId, ip });
+    return { authenticatedAt: isoTime(at) };
+  }
+
+  /** The session user's password, checked as a login checks it; throws 429 when limited, 403 when wrong. */
+  private async checkPassword(record: SessionRecord, password: string, ip: string, wrong: string, what: string) {
+    const attempt = await this.limiter.attempt(record.username, ip);
+    if (attempt.retryAfter > 0) {
+      throw new TooManyRequestsException(
+        `Too many failed password checks, try again in ${attempt.retryAfter} s`,
+        attempt.retryAfter,
+      );
+    }
+    const user = await this.users.verifyCredentials(record.username, password);
+    if (!user || user.id !== record.handle.userId) {
+      await this.limiter.failed(attempt);
+      await this.audit.record({
+        type: 'login_failure',
+        actor: actorOf(record),
+        subject: record.username,
+        ip,
+        detail: `wrong password at a ${what}`,
+      });
+      throw new ForbiddenException(wrong);
+    }
+    await this.limiter.succeeded(attempt);
+    return user;
+  }
+
   async logout(session: RequestSession, ip: string | undefined): Promise<LogoutDto> {
     await this.sessions.end(session);
     await this.audit.record({
@@ -103,6 +206,7 @@ export class AuthService {
       userId: record.handle.userId,
       username: record.username,
       roles: record.roles,
+      authenticatedAt: record.authenticatedAt === null ? null : isoTime(record.authenticatedAt),
       session: {
         id: record.handle.publicId,
         deviceId: record.deviceId,

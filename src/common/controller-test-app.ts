@@ -8,11 +8,12 @@ import type { NextFunction, Request, Response } from 'express';
 import { AccessGuard } from '../auth/access.guard';
 import { AuthGuard } from '../auth/auth.guard';
 import { CsrfGuard } from '../auth/csrf.guard';
+import { FreshAuthGuard } from '../auth/fresh-auth.guard';
 import { RolesGuard } from '../auth/roles.guard';
 import { AllExceptionsFilter } from './all-exceptions.filter';
 import { Clock } from './clock';
 import { validationPipe } from './validation';
-import { loadConfig, SessionConfig } from '../config/config';
+import { AuthConfig, loadConfig, SessionConfig } from '../config/config';
 import { ActivityTracker } from '../session/activity-tracker';
 import { SessionCookie } from '../session/session-cookie';
 import { handleFromSessionId, newSessionId } from '../session/session-ids';
@@ -42,12 +43,13 @@ export interface ControllerApp {
 
 /**
  * For controller specs (beside their controllers): one controller over HTTP with the production request pipeline: the global validation pipe, the
- * access guard (authentication, CSRF, roles) and the exception filter. Services are the caller's
+ * access guard (authentication, CSRF, roles, fresh authentication: a signed-in session has just proved its password) and the exception filter. Services are the caller's
  * fakes. The session store is replaced by a map read through the real SessionCookie, and the CSRF
  * tokens are SessionService's own (they need only the secret, never the store).
  */
 export async function createControllerApp(controller: Type, providers: Provider[]): Promise<ControllerApp> {
-  const config = loadConfig({ NODE_ENV: 'test', SESSION_SECRET: 'controller-spec-secret-0123456789-abcdef' }).session;
+  const loaded = loadConfig({ NODE_ENV: 'test', SESSION_SECRET: 'controller-spec-secret-0123456789-abcdef' });
+  const config = loaded.session;
   const csrf = new SessionService({} as SessionStore, {} as ActivityTracker, config, new Clock());
   const cookie = new SessionCookie(config);
   const moduleRef = await Test.createTestingModule({
@@ -60,6 +62,9 @@ export async function createControllerApp(controller: Type, providers: Provider[
       AuthGuard,
       CsrfGuard,
       RolesGuard,
+      FreshAuthGuard,
+      { provide: Clock, useValue: new Clock() },
+      { provide: AuthConfig, useValue: loaded.auth },
       { provide: APP_GUARD, useClass: AccessGuard },
       { provide: APP_PIPE, useValue: validationPipe() },
       { provide: APP_FILTER, useClass: AllExceptionsFilter },
@@ -95,6 +100,8 @@ export async function createControllerApp(controller: Type, providers: Provider[
         lastActivityAt: 0,
         absoluteExpiresAt: 0,
         requestCount: 1,
+        authenticatedAt: Date.now(),
+        suspicion: 'none',
       };
       const session: RequestSession = { secretId, record, ended: false };
       sessions.set(secretId, session);

@@ -20,6 +20,15 @@ export class ErrorResponse {
 
   @ApiProperty({ description: "The status's reason phrase.", example: 'Bad Request' })
   error!: string;
+
+  @ApiProperty({
+    required: false,
+    description:
+      'A machine-readable reason where a client acts on it: `reauthentication_required` (403: confirm the ' +
+      'password with POST /auth/reauthenticate, then retry).',
+    example: 'reauthentication_required',
+  })
+  code?: string;
 }
 
 /** An error answer of an operation (or of every operation of a controller), with the one error schema. */

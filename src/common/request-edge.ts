@@ -11,6 +11,13 @@ export function requestIdOf(incoming: string | string[] | undefined): string {
   return typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
 }
 
+/** `/console`, `/console/...` or `/console?...`, not `/consoles`. */
+function isConsoleUrl(url: string): boolean {
+  if (!url.startsWith('/console')) return false;
+  const next = url.charCodeAt(8);
+  return Number.isNaN(next) || next === 47 /* / */ || next === 63; /* ? */
+}
+
 /**
  * The headers a middleware such as helmet sets, read once: they do not depend on the request, so
  * each response gets them from a list instead of running the middleware again.
@@ -34,27 +41,30 @@ export interface EdgeOptions {
   apiHeaders: [string, string][];
   /** Security headers of Swagger UI (pages and their assets under /docs). */
   pageHeaders: [string, string][];
+  /** Security headers of the admin console (its page and assets under /console). */
+  consoleHeaders: [string, string][];
 }
 
 /**
  * The first middleware of every request, in one step:
  * - a request id (the caller's X-Request-Id when it is sane, else a new one), echoed in the
  *   response and visible to every log line written while serving the request;
- * - the security headers (a short set for the JSON API, helmet's whole set for Swagger UI), and
- *   Cache-Control: no-store on everything but Swagger UI's assets (answers carry sessions, tokens
- *   and user data);
+ * - the security headers (a short set for the JSON API, helmet's whole set for Swagger UI and the
+ *   admin console), and Cache-Control: no-store on everything but Swagger UI's assets (answers
+ *   carry sessions, tokens and user data);
  * - when the response is finished: one access-log line (no headers, no query, no body) and the
  *   duration metric, labelled by the matched route pattern (never the raw path: ids would explode the label set).
  */
-export function requestEdge({ logger, metrics, apiHeaders, pageHeaders }: EdgeOptions): RequestHandler {
+export function requestEdge({ logger, metrics, apiHeaders, pageHeaders, consoleHeaders }: EdgeOptions): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
     const started = performance.now();
     const requestId = requestIdOf(req.headers['x-request-id']);
     res.setHeader('X-Request-Id', requestId);
-    const page = req.url.startsWith('/docs');
-    const headers = page ? pageHeaders : apiHeaders;
+    const docs = req.url.startsWith('/docs');
+    const headers = docs ? pageHeaders : isConsoleUrl(req.url) ? consoleHeaders : apiHeaders;
     for (let i = 0; i < headers.length; i++) res.setHeader(headers[i][0], headers[i][1]);
-    if (!page) res.setHeader('Cache-Control', 'no-store');
+    // The console's hashed assets replace this with a year of caching (src/console/console-assets.ts).
+    if (!docs) res.setHeader('Cache-Control', 'no-store');
     res.once('finish', () => {
       const ms = performance.now() - started;
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';

@@ -230,6 +230,16 @@ describe('LOG_LEVEL', () => {
     expect(problemsOf({ DOCS_ENABLED: 'maybe' })).toEqual(['DOCS_ENABLED must be true or false']);
   });
 
+  it('drains for SHUTDOWN_DRAIN seconds: 5 in production, 0 elsewhere by default', () => {
+    expect(loadConfig({}).app.shutdownDrainMs).toBe(0);
+    expect(loadConfig(PRODUCTION).app.shutdownDrainMs).toBe(5000);
+    expect(loadConfig({ ...PRODUCTION, SHUTDOWN_DRAIN: '0' }).app.shutdownDrainMs).toBe(0);
+    expect(loadConfig({ SHUTDOWN_DRAIN: '12' }).app.shutdownDrainMs).toBe(12_000);
+    expect(problemsOf({ SHUTDOWN_DRAIN: '-1' })).toEqual(['SHUTDOWN_DRAIN must be 0 or more seconds']);
+    expect(problemsOf({ SHUTDOWN_DRAIN: '2.5' })).toEqual(['SHUTDOWN_DRAIN must be a whole number of seconds']);
+    expect(problemsOf({ SHUTDOWN_DRAIN: '301' })).toEqual(['SHUTDOWN_DRAIN must be at most 300 seconds']);
+  });
+
   describe('legacy session adoption', () => {
     const REDIS: Env = { REDIS_URL: 'redis://redis:6379', SESSION_SECRET: SECRET_A, REDIS_KEY_PREFIX: 'nrs:' };
 

@@ -138,6 +138,17 @@ class EnvVars {
   @Min(1, { message: 'LOGIN_WINDOW must be positive' })
   LOGIN_WINDOW = 900;
 
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.toLowerCase() : value))
+  @IsIn(['audit', 'reauthenticate', 'revoke'], {
+    message: 'SUSPICIOUS_SESSION_ACTION must be audit, reauthenticate or revoke',
+  })
+  SUSPICIOUS_SESSION_ACTION: SuspiciousAction = 'audit';
+
+  @Type(() => Number)
+  @IsInt({ message: 'REAUTH_WINDOW must be a whole number of seconds' })
+  @Min(1, { message: 'REAUTH_WINDOW must be positive' })
+  REAUTH_WINDOW = 300;
+
   @IsOptional()
   @Transform(({ value }) => parseList(value))
   @ArrayMinSize(1)
@@ -150,6 +161,14 @@ class EnvVars {
   @Transform(({ value }) => parseBoolean(value))
   @IsBoolean({ message: 'DOCS_ENABLED must be true or false' })
   DOCS_ENABLED = true;
+
+  /** Default: 5 in production, 0 otherwise (applied in loadConfig). */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'SHUTDOWN_DRAIN must be a whole number of seconds' })
+  @Min(0, { message: 'SHUTDOWN_DRAIN must be 0 or more seconds' })
+  @Max(300, { message: 'SHUTDOWN_DRAIN must be at most 300 seconds' })
+  SHUTDOWN_DRAIN?: number;
 
   @IsOptional()
   @Matches(COOKIE_NAME, { message: 'LEGACY_SESSION_COOKIE must be a valid cookie name' })
@@ -203,6 +222,8 @@ function hostPort(entry: string): HostPort {
  */
 type Fields<T> = { readonly [K in keyof T as T[K] extends (...args: never[]) => unknown ? never : K]: T[K] };
 
+export type SuspiciousAction = 'audit' | 'reauthenticate' | 'revoke';
+
 export class AppConfig {
   declare readonly env: 'development' | 'production' | 'test';
   declare readonly port: number;
@@ -213,6 +234,8 @@ export class AppConfig {
   declare readonly corsOrigins: string[];
   /** Serve Swagger UI (/docs) and the OpenAPI document (/docs-json). */
   declare readonly docsEnabled: boolean;
+  /** After SIGTERM: how long readiness answers 503 while requests are still served, before the listener closes. */
+  declare readonly shutdownDrainMs: number;
 
   constructor(fields: Omit<Fields<AppConfig>, 'production'>) {
     Object.assign(this, fields);
@@ -250,6 +273,8 @@ export class SessionConfig {
   declare readonly absoluteTimeoutMs: number;
   declare readonly touchIntervalMs: number;
   declare readonly maxSessionsPerUser: number;
+  /** What a theft signal does beyond the audit (theft-signals.ts). */
+  declare readonly suspiciousAction: SuspiciousAction;
 
   constructor(fields: Fields<SessionConfig>) {
     Object.assign(this, fields);
@@ -263,6 +288,8 @@ export class AuthConfig {
   declare readonly loginWindowSeconds: number;
   /** argon2 hashes running at once; by default one core is left to the event loop. */
   declare readonly passwordHashConcurrency: number;
+  /** How long after a password proof sensitive actions are allowed (REAUTH_WINDOW). */
+  declare readonly reauthWindowMs: number;
 
   constructor(fields: Omit<Fields<AuthConfig>, 'passwordHashConcurrency'> & { passwordHashConcurrency?: number }) {
     Object.assign(this, fields);
@@ -376,6 +403,7 @@ export function loadConfig(env: Env): Config {
       logLevel: v.LOG_LEVEL,
       corsOrigins: v.CORS_ORIGINS ?? [],
       docsEnabled: v.DOCS_ENABLED,
+      shutdownDrainMs: (v.SHUTDOWN_DRAIN ?? (production ? 5 : 0)) * 1000,
     }),
     redis: new RedisConfig({ topology, keyPrefix: v.REDIS_KEY_PREFIX, password: v.REDIS_PASSWORD }),
     session: new SessionConfig({
@@ -388,6 +416,7 @@ export function loadConfig(env: Env): Config {
       absoluteTimeoutMs: v.SESSION_ABSOLUTE_TIMEOUT * 1000,
       touchIntervalMs: v.SESSION_TOUCH_INTERVAL * 1000,
       maxSessionsPerUser: v.MAX_SESSIONS_PER_USER,
+      suspiciousAction: v.SUSPICIOUS_SESSION_ACTION,
     }),
     auth: new AuthConfig({
       adminUsername: v.ADMIN_USERNAME,
@@ -395,6 +424,7 @@ export function loadConfig(env: Env): Config {
       loginMaxFailures: v.LOGIN_MAX_FAILURES,
       loginWindowSeconds: v.LOGIN_WINDOW,
       passwordHashConcurrency: v.PASSWORD_HASH_CONCURRENCY,
+      reauthWindowMs: v.REAUTH_WINDOW * 1000,
     }),
     audit: new AuditConfig({ maxEntries: v.AUDIT_MAX_ENTRIES }),
     legacy: new LegacySessionConfig({

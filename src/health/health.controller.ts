@@ -1,8 +1,9 @@
-import { BeforeApplicationShutdown, Controller, Get } from '@nestjs/common';
+import { BeforeApplicationShutdown, Controller, Get, Logger } from '@nestjs/common';
 import { ApiExtraModels, ApiOkResponse, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../auth/auth.decorators';
 import { ApiError, ErrorResponse } from '../common/error-response';
+import { AppConfig } from '../config/config';
 import { StoreHealth } from '../redis/store-health';
 import { HealthResultDto } from './health.dto';
 
@@ -18,17 +19,27 @@ const HEALTH_CHECK = { noCache: true, swaggerDocumentation: false };
 @Public()
 @Controller('health')
 export class HealthController implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(HealthController.name);
   private shuttingDown = false;
 
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     private readonly store: StoreHealth,
+    private readonly config: AppConfig,
   ) {}
 
-  /** Readiness turns 503 as soon as shutdown starts, so the load balancer stops sending new requests. */
-  beforeApplicationShutdown(): void {
+  /**
+   * Readiness turns 503 as soon as shutdown starts; the listener stays open for SHUTDOWN_DRAIN more
+   * seconds (Nest closes it only after this hook), so a load balancer that polls readiness stops
+   * sending before connections are refused.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
+    const { shutdownDrainMs } = this.config;
+    if (shutdownDrainMs <= 0) return;
+    this.logger.log(`Shutting down: readiness is 503, serving for ${shutdownDrainMs / 1000} s more (SHUTDOWN_DRAIN)`);
+    await new Promise((resolve) => setTimeout(resolve, shutdownDrainMs));
   }
 
   /** The process is up. Never depends on Redis: restarting the service would not bring Redis back. */

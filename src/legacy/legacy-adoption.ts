@@ -129,7 +129,8 @@ export class LegacyAdoption {
     if (user.disabled) return new Refusal('disabled_user', 'its user is disabled', name);
     const device = field(session, ['deviceId']);
     const deviceId = typeof device === 'string' && DEVICE_ID.test(device) ? device : null;
-    const started = await this.sessions.start(user, context, deviceId, undefined, end);
+    // The old session proved a password to the old app, not to this service: a sensitive action asks again.
+    const started = await this.sessions.start(user, context, deviceId, undefined, end, false);
     if (started === null) return new Refusal('user_changed', 'its user changed while it was adopted', name);
     const { secretId, record, ended } = started;
     const actor = { userId: user.id, username: user.username };

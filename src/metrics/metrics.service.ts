@@ -46,6 +46,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly suspicious = new Counter({
+    name: 'session_suspicious_total',
+    help: 'Sessions used from another network and browser than at their login, by the action taken',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+
   readonly storeErrors = new Counter({
     name: 'session_store_errors_total',
     help: 'Session store operations that failed (Redis unreachable, timed out, ...)',

@@ -60,6 +60,21 @@ export class KeyLayout {
     return `${this.prefix}{users}:all`;
   }
 
+  /** The admin console's history: one sample a minute (a sorted set scored by minute), `{stats}` slot. */
+  statsHistory(): string {
+    return `${this.prefix}{stats}:history`;
+  }
+
+  /** Logins succeeded and failed during one minute (a hash), beside the history. */
+  statsLogins(minute: number): string {
+    return `${this.prefix}{stats}:logins:${minute}`;
+  }
+
+  /** Taken by the one instance that samples that minute. */
+  statsClaim(minute: number): string {
+    return `${this.prefix}{stats}:claim:${minute}`;
+  }
+
   /** The timing profiles of imported password hashes (a set of a few names such as `bcrypt:10`). */
   hashProfiles(): string {
     return `${this.prefix}{users}:hash-profiles`;

@@ -92,6 +92,21 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
     return Promise.resolve(true);
   }
 
+  markAuthenticated(handle: SessionHandle, at: number): Promise<boolean> {
+    const record = this.live(handle.userId, at).get(handle.hash);
+    if (!record) return Promise.resolve(false);
+    record.authenticatedAt = at;
+    if (record.suspicion === 'blocked') record.suspicion = 'flagged';
+    return Promise.resolve(true);
+  }
+
+  flagSuspicious(handle: SessionHandle, block: boolean): Promise<boolean> {
+    const record = this.sessions.get(handle.userId)?.get(handle.hash);
+    if (!record || record.suspicion !== 'none') return Promise.resolve(false);
+    record.suspicion = block ? 'blocked' : 'flagged';
+    return Promise.resolve(true);
+  }
+
   destroy(handle: SessionHandle): Promise<boolean> {
     return Promise.resolve(this.sessions.get(handle.userId)?.delete(handle.hash) ?? false);
   }

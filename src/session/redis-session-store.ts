@@ -13,6 +13,8 @@ import {
   MARK_CAPPED,
   PAGE_SHARD,
   PRUNE_SESSIONS,
+  FLAG_SUSPICIOUS,
+  MARK_AUTHENTICATED,
   RECORD_ACTIVITY,
   UNINDEX_EXPIRED,
 } from './session-scripts';
@@ -133,6 +135,22 @@ export class RedisSessionStore extends SessionStore {
     await this.redis.zAdd(activityKey, { score: at, value: handle.publicId }, { condition: 'XX', comparison: 'GT' });
     await this.markCapped(activityKey, handle.publicId, at, Number(alive[1]));
     return true;
+  }
+
+  async markAuthenticated(handle: SessionHandle, at: number): Promise<boolean> {
+    const key = this.keys.userSessions(handle.userId);
+    const done = await runScript<number>(
+      this.redis,
+      MARK_AUTHENTICATED,
+      [key],
+      [handle.hash, Math.trunc(at).toString(36)],
+    );
+    return done === 1;
+  }
+
+  async flagSuspicious(handle: SessionHandle, block: boolean): Promise<boolean> {
+    const key = this.keys.userSessions(handle.userId);
+    return (await runScript<number>(this.redis, FLAG_SUSPICIOUS, [key], [handle.hash, block ? 'b' : 'f'])) === 1;
   }
 
   async destroy(handle: SessionHandle): Promise<boolean> {

@@ -20,6 +20,8 @@ describe('session codec', () => {
     lastActivityAt: 1_764_000_360_456,
     absoluteExpiresAt: 1_764_086_400_123,
     requestCount: 4321,
+    authenticatedAt: 1_764_000_300_000,
+    suspicion: 'none',
   };
   const meta = unpackMeta(packMeta(record.username, record.roles))!;
 
@@ -32,12 +34,34 @@ describe('session codec', () => {
   it('packs a session, a desktop browser user agent included, in under 100 bytes', () => {
     const value = packSession(record);
     expect(Buffer.byteLength(value)).toBeLessThan(100);
-    expect(value.split(SEP)).toHaveLength(9);
+    expect(value.split(SEP)).toHaveLength(11);
   });
 
-  it('reads values written before the user agent was kept (8 fields) with an empty one', () => {
+  it('reads values written before the user agent was kept (8 fields) with an empty one, authenticated at login', () => {
     const old = packSession(record).split(SEP).slice(0, 8).join(SEP);
-    expect(unpackSession(handle, old, meta)).toEqual({ ...record, userAgent: '' });
+    expect(unpackSession(handle, old, meta)).toEqual({ ...record, userAgent: '', authenticatedAt: record.createdAt });
+  });
+
+  it('reads values written before authenticatedAt was kept (9 fields) as authenticated at login', () => {
+    const old = packSession(record).split(SEP).slice(0, 9).join(SEP);
+    expect(unpackSession(handle, old, meta)).toEqual({ ...record, authenticatedAt: record.createdAt });
+  });
+
+  it('reads values written before theft signals were kept (10 fields) as not suspicious', () => {
+    const old = packSession({ ...record, suspicion: 'blocked' })
+      .split(SEP)
+      .slice(0, 10)
+      .join(SEP);
+    expect(unpackSession(handle, old, meta)).toEqual(record);
+  });
+
+  it.each(['flagged', 'blocked'] as const)('keeps a %s suspicion', (suspicion) => {
+    expect(unpackSession(handle, packSession({ ...record, suspicion }), meta)).toEqual({ ...record, suspicion });
+  });
+
+  it('keeps a session that never proved a password (adopted) as such', () => {
+    const adopted = { ...record, authenticatedAt: null };
+    expect(unpackSession(handle, packSession(adopted), meta)).toEqual(adopted);
   });
 
   it('keeps a user agent the detection library does not know, as it came', () => {
@@ -58,6 +82,9 @@ describe('session codec', () => {
   it.each([
     ['another layout', 'un'],
     ['too few fields', ['1', '2', '3'].join(SEP)],
+    ['too many fields', ['1', '1', '1', '1', '', '', '', '', '', '1', '', 'x'].join(SEP)],
+    ['a bad authenticatedAt', ['1', '1', '1', '1', '', '', '', '', '', 'z!'].join(SEP)],
+    ['an unknown suspicion', ['1', '1', '1', '1', '', '', '', '', '', '1', 'x'].join(SEP)],
     ['a bad number', ['zz!', '1', '1', '1', '', '', '', ''].join(SEP)],
   ])('reads %s as no session', (_, value) => {
     expect(unpackSession(handle, value, meta)).toBeNull();

@@ -1,16 +1,19 @@
 import { SessionHandle } from './session-ids';
-import { SessionRecord } from './session-store';
+import { SessionRecord, Suspicion } from './session-store';
 import { cleanUserAgent, compactUserAgent, expandUserAgent } from './user-agent';
 
 /**
  * How a session is packed into one field value of its user's sessions hash. One short string per
  * session instead of a hash of ten fields is most of what keeps a session under 370 bytes in Redis.
  *
- * Value: `a␟n␟c␟d␟device␟browser␟os␟ip␟ua`, where ␟ is U+001F (no field can hold it: device ids
+ * Value: `a␟n␟c␟d␟device␟browser␟os␟ip␟ua␟t␟s`, where ␟ is U+001F (no field can hold it: device ids
  * are validated, user agents are stripped of control characters) and the numbers are base 36:
  * a = lastActivityAt, n = requestCount, c = createdAt, d = absoluteExpiresAt - createdAt, ua = the
- * user agent compacted (user-agent.ts). The activity script rewrites only a and n, so they come
- * first. Values written before the user agent was kept have 8 fields and read with ua = ''. The user's name and roles are stored once per user, in the
+ * user agent compacted (user-agent.ts), t = authenticatedAt ('' = never: an adopted session),
+ * s = suspicion ('' none, 'f' flagged, 'b' blocked). The
+ * activity script rewrites only a and n, so they come first. Values written before the user agent
+ * was kept have 8 fields and read with ua = ''; values without t read with t = createdAt (they began
+ * with a login); values without s read as not suspicious. The user's name and roles are stored once per user, in the
  * field META_FIELD (`username␟role,role`), and read with the session by the same HMGET.
  */
 export const SEP = '\x1f';
@@ -32,8 +35,13 @@ export function packSession(r: SessionRecord): string {
     text(r.os),
     text(r.ip),
     compactUserAgent(cleanUserAgent(r.userAgent)),
+    r.authenticatedAt === null ? '' : int36(r.authenticatedAt),
+    SUSPICION_CODES[r.suspicion],
   ].join(SEP);
 }
+
+const SUSPICION_CODES: Record<Suspicion, string> = { none: '', flagged: 'f', blocked: 'b' };
+const SUSPICIONS: Record<string, Suspicion> = { '': 'none', f: 'flagged', b: 'blocked' };
 
 export function packMeta(username: string, roles: string[]): string {
   return `${text(username)}${SEP}${roles.join(',')}`;
@@ -55,18 +63,22 @@ export function unpackMeta(meta: string | null | undefined): UserMeta | null {
 /** The session, or null when the value is not one this codec wrote (e.g. data of another layout). */
 export function unpackSession(handle: SessionHandle, value: string, meta: UserMeta): SessionRecord | null {
   const f = value.split(SEP);
-  if (f.length !== 8 && f.length !== 9) return null;
+  if (f.length < 8 || f.length > 11) return null;
   const lastActivityAt = num36(f[0]);
   const requestCount = num36(f[1]);
   const createdAt = num36(f[2]);
   const lifetime = num36(f[3]);
   if (Number.isNaN(lastActivityAt + requestCount + createdAt + lifetime)) return null;
+  const authenticatedAt = f.length < 10 ? createdAt : f[9] === '' ? null : num36(f[9]);
+  if (Number.isNaN(authenticatedAt)) return null;
+  const suspicion = f.length < 11 ? 'none' : SUSPICIONS[f[10]];
+  if (suspicion === undefined) return null;
   return {
     handle,
     username: meta.username,
     roles: [...meta.roles],
     deviceId: f[4] || null,
-    userAgent: f.length === 9 ? expandUserAgent(f[8]) : '',
+    userAgent: f.length >= 9 ? expandUserAgent(f[8]) : '',
     browser: f[5],
     os: f[6],
     ip: f[7],
@@ -74,5 +86,7 @@ export function unpackSession(handle: SessionHandle, value: string, meta: UserMe
     lastActivityAt,
     absoluteExpiresAt: createdAt + lifetime,
     requestCount,
+    authenticatedAt,
+    suspicion,
   };
 }

@@ -108,6 +108,49 @@ end
 return { f[2], string.format('%.0f', x) }
 `);
 
+/**
+ * The packed session value (session-codec.ts) as a Lua table of its 11 fields, an older value padded
+ * as the codec reads it (no user agent: ''; no authenticatedAt: createdAt; no suspicion: '').
+ * Returns nil for a value of another layout.
+ */
+const SESSION_FIELDS = `
+local function sessionFields(value)
+  local f = {}
+  for part in string.gmatch(value .. '\\31', '([^\\31]*)\\31') do f[#f + 1] = part end
+  if #f < 8 or #f > 11 then return nil end
+  if #f < 9 then f[9] = '' end
+  if #f < 10 then f[10] = f[3] end
+  if #f < 11 then f[11] = '' end
+  return f
+end
+`;
+
+/**
+ * KEYS: sessions hash. ARGV: hash, at (base 36). Sets authenticatedAt and lifts a 'b' (blocked)
+ * suspicion to 'f' (flagged). 1 when the session was there, else 0.
+ */
+export const MARK_AUTHENTICATED = script(`${SESSION_FIELDS}
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return 0 end
+local f = sessionFields(value)
+if not f then return 0 end
+f[10] = ARGV[2]
+if f[11] == 'b' then f[11] = 'f' end
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(f, '\\31'))
+return 1
+`);
+
+/** KEYS: sessions hash. ARGV: hash, 'f' or 'b'. Sets the suspicion if there is none: 1 for the caller that set it. */
+export const FLAG_SUSPICIOUS = script(`${SESSION_FIELDS}
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return 0 end
+local f = sessionFields(value)
+if not f or f[11] ~= '' then return 0 end
+f[11] = ARGV[2]
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(f, '\\31'))
+return 1
+`);
+
 /** KEYS: sessions hash. ARGV: hash. Returns the user meta when the session was there, else false. */
 export const DESTROY_SESSION = script(`${HELPERS}
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return false end

@@ -17,7 +17,16 @@ export interface SessionRecord {
   /** createdAt + SESSION_ABSOLUTE_TIMEOUT. */
   absoluteExpiresAt: number;
   requestCount: number;
+  /** When the user last proved the password in this session (login, re-authentication); null: never (adopted). */
+  authenticatedAt: number | null;
+  /**
+   * Theft signals (theft-signals.ts): `flagged` once the session was used from another network and
+   * browser than its login's (audited once); `blocked` while it must pass POST /auth/reauthenticate.
+   */
+  suspicion: Suspicion;
 }
+
+export type Suspicion = 'none' | 'flagged' | 'blocked';
 
 /** When a session ends: the first of idle and absolute expiry. */
 export function expiresAt(record: Pick<SessionRecord, 'lastActivityAt' | 'absoluteExpiresAt'>, idleMs: number): number {
@@ -76,6 +85,15 @@ export abstract class SessionStore {
 
   /** Adds `count` requests and moves lastActivityAt to `at` (never back), extending the idle timeout. */
   abstract recordActivity(handle: SessionHandle, at: number, count: number): Promise<boolean>;
+
+  /** Records a password proof at `at` (and lifts a `blocked` suspicion to `flagged`); false when the session has ended. */
+  abstract markAuthenticated(handle: SessionHandle, at: number): Promise<boolean>;
+
+  /**
+   * Marks the session suspicious (`blocked` or `flagged`) unless it already is: true only for the
+   * one caller that marked it, so the event is recorded once whichever instance sees it.
+   */
+  abstract flagSuspicious(handle: SessionHandle, block: boolean): Promise<boolean>;
 
   abstract destroy(handle: SessionHandle): Promise<boolean>;
 

@@ -6,6 +6,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { ActivityTracker } from './activity-tracker';
 import { CookieSession, SessionCookie } from './session-cookie';
 import { SessionRecord, SessionStore } from './session-store';
+import { BLOCKED_BODY, TheftGuard } from './theft-guard';
 
 /** The live session a request was made with (see SessionMiddleware). */
 export interface RequestSession {
@@ -40,6 +41,7 @@ export class SessionMiddleware implements NestMiddleware<Request, Response> {
     private readonly activity: ActivityTracker,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
+    private readonly theft: TheftGuard,
   ) {}
 
   use(req: Request, res: Response, next: NextFunction): void {
@@ -50,13 +52,19 @@ export class SessionMiddleware implements NestMiddleware<Request, Response> {
     }
     this.metrics
       .timeStore('get', () => this.store.get(named.handle, this.clock.now()))
-      .then(
-        (record) => {
-          if (record !== null) req.liveSession = this.attach(named, record, res);
-          next();
-        },
-        (error: unknown) => answerMiddlewareFailure(res, error, this.logger),
-      );
+      .then(async (record) => {
+        if (record === null) return next();
+        // The common case (the login's own address, or a session seen before) decides synchronously.
+        const verdict = await this.theft.inspect(named.handle, record, req);
+        if (verdict === 'revoked') return next();
+        if (verdict === 'blocked' && !this.theft.isOpenWhileBlocked(req)) {
+          res.status(403).json(BLOCKED_BODY);
+          return;
+        }
+        req.liveSession = this.attach(named, record, res);
+        next();
+      })
+      .catch((error: unknown) => answerMiddlewareFailure(res, error, this.logger));
   }
 
   /**

@@ -15,6 +15,7 @@ import { SessionMiddleware } from './session.middleware';
 import { SessionService } from './session.service';
 import { SessionStore } from './session-store';
 import { SessionSweeper } from './session-sweeper';
+import { TheftGuard } from './theft-guard';
 import { VerifyRoute } from './verify-route';
 
 @Module({
@@ -30,6 +31,7 @@ import { VerifyRoute } from './verify-route';
     SessionService,
     SessionSweeper,
     SessionMiddleware,
+    TheftGuard,
     VerifyRoute,
   ],
   exports: [SessionService, SessionCookie],

@@ -64,6 +64,8 @@ export class SessionService {
     deviceId: string | null,
     replacing?: RequestSession,
     notAfter = Infinity,
+    /** False for a session that did not begin with a password (an adopted one): never authenticated. */
+    withPassword = true,
   ): Promise<StartedSession | null> {
     if (replacing) await this.end(replacing);
     const secretId = newSessionId(user.id);
@@ -81,6 +83,8 @@ export class SessionService {
       lastActivityAt: now,
       absoluteExpiresAt: Math.min(now + this.config.absoluteTimeoutMs, notAfter),
       requestCount: 1,
+      authenticatedAt: withPassword ? now : null,
+      suspicion: 'none',
     };
     const { created, ended } = await this.store.create(record, {
       now,
@@ -89,6 +93,11 @@ export class SessionService {
     });
     if (!created) return null;
     return { secretId, record, ended, csrfToken: this.csrfToken(secretId) };
+  }
+
+  /** Records a password proof in the session at `at`; false when it has ended. */
+  markAuthenticated(handle: SessionHandle, at: number): Promise<boolean> {
+    return this.store.markAuthenticated(handle, at);
   }
 
   /**

@@ -16,7 +16,12 @@ class Hasher extends PasswordHasher {
     protected override readonly maxWaitMs = 60_000,
   ) {
     super(
-      new AuthConfig({ loginMaxFailures: 5, loginWindowSeconds: 900, passwordHashConcurrency: slots }),
+      new AuthConfig({
+        loginMaxFailures: 5,
+        loginWindowSeconds: 900,
+        reauthWindowMs: 300_000,
+        passwordHashConcurrency: slots,
+      }),
       new Clock(),
     );
     made.push(this);
@@ -60,7 +65,15 @@ class TimedHasher extends PasswordHasher {
     clock: Clock,
     private readonly costs: Record<string, number> = {},
   ) {
-    super(new AuthConfig({ loginMaxFailures: 5, loginWindowSeconds: 900, passwordHashConcurrency: 1 }), clock);
+    super(
+      new AuthConfig({
+        loginMaxFailures: 5,
+        loginWindowSeconds: 900,
+        reauthWindowMs: 300_000,
+        passwordHashConcurrency: 1,
+      }),
+      clock,
+    );
   }
 
   override verify(hash: string, password: string, options?: { padRight?: boolean }): Promise<boolean> {
@@ -215,7 +228,12 @@ describe('PasswordHasher', () => {
         Clock,
         {
           provide: AuthConfig,
-          useValue: new AuthConfig({ loginMaxFailures: 5, loginWindowSeconds: 900, passwordHashConcurrency: 1 }),
+          useValue: new AuthConfig({
+            loginMaxFailures: 5,
+            loginWindowSeconds: 900,
+            reauthWindowMs: 300_000,
+            passwordHashConcurrency: 1,
+          }),
         },
       ],
     }).compile();

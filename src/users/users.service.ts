@@ -11,6 +11,7 @@ import { AuditActor, AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { AuthConfig } from '../config/config';
 import { SessionService } from '../session/session.service';
+import { SessionHandle } from '../session/session-ids';
 import { parseHash, parseProfile, profileName, refusalOf, slowestProfiles } from './password-hash-formats';
 import { OWN_PROFILE, PasswordHasher } from './password-hasher';
 import { isUserId, newUserId } from './user-ids';
@@ -117,6 +118,30 @@ export class UsersService implements OnApplicationBootstrap {
       detail: `changed ${changed.join(', ')}; ended ${ended.length} session(s)`,
     });
     return toUserDto(user);
+  }
+
+  /**
+   * A user's own password change, once the caller has proved the current one: the new hash, every
+   * session of the user ended (the caller's too: it continues under a new one), audited.
+   * Null when the user was deleted meanwhile.
+   */
+  async changeOwnPassword(
+    user: User,
+    newPassword: string,
+    ip?: string,
+  ): Promise<{ user: User; ended: SessionHandle[] } | null> {
+    const passwordHash = await this.hasher.hash(newPassword);
+    const updated = await this.store.update(user.id, { passwordHash });
+    if (!updated) return null;
+    const ended = await this.sessions.revokeForUser(user.id);
+    await this.audit.record({
+      type: 'password_changed',
+      actor: { userId: user.id, username: user.username },
+      subject: user.id,
+      ip,
+      detail: `by the user; ended ${ended.length} session(s)`,
+    });
+    return { user: updated, ended };
   }
 
   async remove(id: string, actor: AuditActor, ip?: string): Promise<DeletedUserDto> {

@@ -164,9 +164,12 @@ export function send(http: Server, method: Operation['method'], url: string): re
 
 // --- state: what must not change when an attack is refused ---
 
-/** Keys that change on refused requests by design: the audit stream and the failed-login counters. */
+/**
+ * Keys that change on refused requests by design, or on their own: the audit stream, the
+ * failed-login counters, and the console's per-minute statistics (sampled whenever a minute ends).
+ */
 export function isVolatileKey(key: string): boolean {
-  return key.endsWith('{audit}') || key.includes('{rl:');
+  return key.endsWith('{audit}') || key.includes('{rl:') || key.includes('{stats}');
 }
 
 /**
@@ -270,5 +273,15 @@ export const BODIES: Record<string, BodySpec> = {
   'PATCH /admin/users/{userId}': {
     fields: ['roles', 'password', 'disabled'],
     valid: () => ({ disabled: true }),
+  },
+  // Well formed, with a password no caller has: it never proves anything here.
+  'POST /auth/reauthenticate': {
+    fields: ['password'],
+    valid: () => ({ password: 'not-the-password' }),
+  },
+  // Well formed, with a current password no caller has: it can never change a password here.
+  'PATCH /auth/password': {
+    fields: ['currentPassword', 'newPassword'],
+    valid: () => ({ currentPassword: 'not-the-current-password', newPassword: 'a-new-password-123' }),
   },
 };

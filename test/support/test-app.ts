@@ -170,11 +170,12 @@ export async function dumpPrefix(client: RedisClientType, prefix: string): Promi
   for await (const key of prefixKeys(client, prefix)) {
     const type = await client.type(key);
     let value: unknown;
-    if (type === 'hash') value = await client.hGetAll(key);
+    // Field order is the hash's internal layout (it changes with the encoding and rehashing), not data.
+    if (type === 'hash') value = Object.fromEntries(Object.entries(await client.hGetAll(key)).sort());
     else if (type === 'zset') value = await client.zRangeWithScores(key, 0, -1);
     else if (type === 'string') value = await client.get(key);
     else if (type === 'stream') value = await client.xRange(key, '-', '+');
-    else if (type === 'set') value = await client.sMembers(key);
+    else if (type === 'set') value = (await client.sMembers(key)).sort();
     else if (type === 'list') value = await client.lRange(key, 0, -1);
     out.set(key, JSON.stringify(value));
   }

@@ -112,8 +112,8 @@ function isRemoval(attributes: string[]): boolean {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Routes whose 401 means a wrong password, not a dead session: a session held here lives on. */
 const PASSWORD_CHECKS = new Set(['/auth/login', '/auth/reauthenticate']);
-/** Routes whose 200 body carries the session's `csrfToken`. */
-const CSRF_SOURCES = new Set(['/auth/login', '/auth/csrf']);
+/** Routes whose 200 body carries the session's `csrfToken` (a password change starts a new session). */
+const CSRF_SOURCES = new Set(['/auth/login', '/auth/csrf', '/auth/password']);
 
 function inBrowser(): boolean {
   return 'document' in globalThis || 'WorkerGlobalScope' in globalThis;

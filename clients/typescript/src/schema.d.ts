@@ -8,7 +8,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The audit log, newest first. */
+        /** The audit log, newest first; by event type and by user with `type` and `userId`. */
         get: operations["getAuditLog"];
         put?: never;
         post?: never;
@@ -44,6 +44,26 @@ export interface paths {
         };
         /** Live counts, O(log n), and the 100 most recently active sessions. */
         get: operations["getSessionStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/sessions/stats/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One sample a minute over the last hour: live sessions when the minute ended, and the logins
+         *     that succeeded and failed during it. Written by whichever instance claims each minute.
+         */
+        get: operations["getSessionStatsHistory"];
         put?: never;
         post?: never;
         delete?: never;
@@ -213,6 +233,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes the caller's own password: the current one is checked as a login checks it (a wrong one
+         *     counts toward the login limits); every other session of the user ends and the caller continues
+         *     under a new session id (a new cookie and CSRF token).
+         */
+        patch: operations["changePassword"];
+        trace?: never;
+    };
     "/auth/profile": {
         parameters: {
             query?: never;
@@ -230,6 +271,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/reauthenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A fresh password proof: sensitive actions (ending all other own sessions, every admin write)
+         *     are allowed for REAUTH_WINDOW after it. Checked and limited as a login is.
+         */
+        post: operations["reauthenticate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/sessions": {
         parameters: {
             query?: never;
@@ -241,7 +302,7 @@ export interface paths {
         get: operations["listMySessions"];
         put?: never;
         post?: never;
-        /** Ends all the caller's sessions except the current one. */
+        /** Ends all the caller's sessions except the current one (a sensitive action: see POST /auth/reauthenticate). */
         delete: operations["revokeMyOtherSessions"];
         options?: never;
         head?: never;
@@ -341,6 +402,8 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         AdminSessionDto: {
+            /** @description When the session last proved the password (login or re-authentication); null for an adopted session. */
+            authenticatedAt: string | null;
             /** @description As the detection library names it; "" for a client it does not know. */
             browser: string;
             createdAt: string;
@@ -353,6 +416,12 @@ export interface components {
             /** @description May lag by up to SESSION_TOUCH_INTERVAL. */
             requestCount: number;
             roles: string[];
+            /**
+             * @description `flagged`: used from another network and browser than at its login (audited as session_suspicious);
+             *     `blocked`: and it must pass POST /auth/reauthenticate before anything else (SUSPICIOUS_SESSION_ACTION).
+             * @enum {string}
+             */
+            suspicion: "none" | "flagged" | "blocked";
             /** @description The User-Agent header of the login, as sent (control characters removed, at most 256 characters). */
             userAgent: string;
             userId: string;
@@ -379,11 +448,16 @@ export interface components {
             /** @description A public session id, a user id, the username a failed login named, or `users` for an import. */
             subject: string;
             /** @enum {string} */
-            type: "login" | "login_failure" | "logout" | "session_revoked" | "session_expired" | "user_created" | "user_updated" | "user_deleted" | "users_imported" | "password_rehashed";
+            type: "login" | "login_failure" | "logout" | "session_revoked" | "session_expired" | "user_created" | "user_updated" | "user_deleted" | "users_imported" | "password_rehashed" | "session_adopted" | "session_adoption_refused" | "password_changed" | "reauthenticated" | "session_suspicious";
         };
         AuditPageDto: {
             events: components["schemas"]["AuditEventDto"][];
             nextCursor: string | null;
+        };
+        ChangePasswordDto: {
+            currentPassword: string;
+            /** @description 8 to 1024 characters, as everywhere; must differ from the current one. */
+            newPassword: string;
         };
         CreateUserDto: {
             /** @description 8 to 1024 characters. */
@@ -415,6 +489,11 @@ export interface components {
             revoked: number;
         };
         ErrorResponse: {
+            /**
+             * @description A machine-readable reason where a client acts on it: `reauthentication_required` (403: confirm the password with POST /auth/reauthenticate, then retry).
+             * @example reauthentication_required
+             */
+            code?: string;
             /**
              * @description The status's reason phrase.
              * @example Bad Request
@@ -531,11 +610,31 @@ export interface components {
         OwnSessionsDto: {
             sessions: components["schemas"]["OwnSessionDto"][];
         };
+        PasswordChangedDto: {
+            /** @description The new session's CSRF token. */
+            csrfToken: string;
+            /** @description The user's other sessions that were ended. */
+            revoked: number;
+            /** @description The caller's new session: the cookie changed with it. */
+            session: components["schemas"]["NewSessionDto"];
+        };
         ProfileDto: {
+            /**
+             * @description When this session last proved the password (login or POST /auth/reauthenticate), ISO 8601; null
+             *     for a session adopted from another app, which never did. Sensitive actions need it within REAUTH_WINDOW.
+             */
+            authenticatedAt: string | null;
             roles: string[];
             session: components["schemas"]["CurrentSessionDto"];
             userId: string;
             username: string;
+        };
+        ReauthenticateDto: {
+            password: string;
+        };
+        ReauthenticatedDto: {
+            /** @description The password proof just made (ISO 8601): sensitive actions are allowed for REAUTH_WINDOW from it. */
+            authenticatedAt: string;
         };
         RecentSessionDto: {
             id: string;
@@ -569,6 +668,22 @@ export interface components {
             reason: string;
             /** @description As sent. */
             username: string;
+        };
+        StatsHistoryDto: {
+            /** @description Seconds between samples: 60. */
+            intervalSeconds: number;
+            /** @description The last hour, oldest first; a minute when no instance was running has no sample. */
+            samples: components["schemas"]["StatsSampleDto"][];
+        };
+        StatsSampleDto: {
+            /** @description The start of the minute (ISO 8601). */
+            at: string;
+            /** @description Live sessions when the minute ended. */
+            liveSessions: number;
+            /** @description Logins refused during the minute (wrong credentials and rate limited). */
+            loginsFailed: number;
+            /** @description Logins that succeeded during the minute. */
+            loginsSucceeded: number;
         };
         UpdateUserDto: {
             disabled?: boolean;
@@ -605,10 +720,14 @@ export interface operations {
     getAuditLog: {
         parameters: {
             query?: {
+                /** @description Only events of this type. */
+                type?: "login" | "login_failure" | "logout" | "session_revoked" | "session_expired" | "user_created" | "user_updated" | "user_deleted" | "users_imported" | "password_rehashed" | "session_adopted" | "session_adoption_refused" | "password_changed" | "reauthenticated" | "session_suspicious";
                 /** @description 1-500, default 100. */
                 limit?: number;
                 /** @description `nextCursor` of the previous page. */
                 cursor?: string;
+                /** @description Only events this user did or that were done to them or to one of their sessions. */
+                userId?: string;
             };
             header?: never;
             path?: never;
@@ -645,7 +764,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -713,7 +832,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -764,7 +883,58 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The session store cannot be reached */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getSessionStatsHistory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatsHistoryDto"];
+                };
+            };
+            /** @description No live session */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -828,7 +998,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -903,7 +1073,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -968,7 +1138,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1053,7 +1223,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1126,7 +1296,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1213,7 +1383,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1306,7 +1476,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1369,7 +1539,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, or a page of an origin CORS_ORIGINS does not allow */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1637,6 +1807,94 @@ export interface operations {
             };
         };
     };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description The new session cookie (the old one has ended) */
+                    "Set-Cookie"?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordChangedDto"];
+                };
+            };
+            /** @description Invalid body, or the new password equals the current one */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No live session */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Current password is incorrect; or: Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account changed meanwhile: sign in again */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many failed password checks for this username or client IP; see Retry-After */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The session store cannot be reached, or too many passwords are being checked at once */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     getProfile: {
         parameters: {
             query?: never;
@@ -1666,6 +1924,82 @@ export interface operations {
                 };
             };
             /** @description The session store cannot be reached */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthenticateDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReauthenticatedDto"];
+                };
+            };
+            /** @description Invalid body */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No live session */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Password is incorrect; or: Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many failed password checks for this username or client IP; see Retry-After */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The session store cannot be reached, or too many passwords are being checked at once */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -1747,7 +2081,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow */
+            /** @description Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow; or no password proof within REAUTH_WINDOW (code reauthentication_required) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -1,0 +1,37 @@
+import { CanActivate, ExecutionContext, ForbiddenException, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { Clock } from '../common/clock';
+import { AuthConfig } from '../config/config';
+import { Sensitive } from './auth.decorators';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+export const REAUTHENTICATION_REQUIRED = 'reauthentication_required';
+
+/**
+ * Global: a @Sensitive() route needs a password proof within REAUTH_WINDOW. Read from the session
+ * record the request already holds (its `authenticatedAt`), so it costs no Redis command.
+ */
+@Injectable()
+export class FreshAuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly clock: Clock,
+    private readonly config: AuthConfig,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const rule = this.reflector.getAllAndOverride(Sensitive, [context.getHandler(), context.getClass()]);
+    if (!rule) return true;
+    const req = context.switchToHttp().getRequest<Request>();
+    if (rule === 'writes' && SAFE_METHODS.has(req.method)) return true;
+    const at = req.liveSession?.record.authenticatedAt ?? null;
+    if (at !== null && this.clock.now() - at <= this.config.reauthWindowMs) return true;
+    throw new ForbiddenException({
+      statusCode: 403,
+      message: `Confirm your password first (POST /auth/reauthenticate): this action needs a password proof from the last ${this.config.reauthWindowMs / 1000} s`,
+      error: 'Forbidden',
+      code: REAUTHENTICATION_REQUIRED,
+    });
+  }
+}
