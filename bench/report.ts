@@ -1,13 +1,14 @@
 import type { CommandCounts } from './processes';
 import type { LoadResult } from './load';
 
-export type TargetKey = 'service' | 'verify' | 'bareNest' | 'expressSession';
+export type TargetKey = 'service' | 'verify' | 'bareNest' | 'expressSession' | 'bareHttp';
 
 export const TARGET_LABELS: Record<TargetKey, string> = {
   service: 'service (NestJS + Redis sessions)',
   verify: 'service GET /auth/verify (forward auth)',
   bareNest: 'baseline a: bare NestJS, no session',
   expressSession: 'baseline b: express-session + connect-redis',
+  bareHttp: 'baseline c: bare node:http, no framework, no Redis (the ceiling of any Node route)',
 };
 
 export interface Measured extends LoadResult {

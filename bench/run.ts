@@ -46,10 +46,11 @@ import {
 } from './report';
 
 /**
- * `npm run bench`: the built service (production mode, as shipped) against two baselines under the
+ * `npm run bench`: the built service (production mode, as shipped) against three baselines under the
  * same load, in interleaved rounds, then a login storm against the service; all of it once per Node
- * runtime (BENCH_RUNTIMES, default 24 then 20), the three targets running under that runtime. Each
- * Redis-backed target has a redis-server of its own, so INFO commandstats deltas belong to one target.
+ * runtime (BENCH_RUNTIMES, default 24 then 20), the service and the baselines running under that
+ * runtime. Each Redis-backed target has a redis-server of its own, so INFO commandstats deltas belong
+ * to one target.
  */
 
 const PROFILE = '/auth/profile';
@@ -191,23 +192,27 @@ async function startService(redis: BenchRedis, logDir: string, runtime: Runtime)
   };
 }
 
-async function startBareNest(logDir: string, runtime: Runtime): Promise<Target> {
+/** A baseline with no session and no Redis (`baselines/<script>.ts`): ready when its route answers 200. */
+async function startBare(
+  key: 'bareNest' | 'bareHttp',
+  script: string,
+  path: string,
+  logDir: string,
+  runtime: Runtime,
+): Promise<Target> {
   const port = await freePort();
-  const args = [
-    ...nodeArgs('BENCH_BASELINE_NODE_ARGS', runtime, 'bareNest'),
-    join(__dirname, 'baselines', 'bare-nest.js'),
-  ];
-  const managed = startProcess(`bare-nest-node${runtime.name}`, runtime.node, args, {
+  const args = [...nodeArgs('BENCH_BASELINE_NODE_ARGS', runtime, key), join(__dirname, 'baselines', `${script}.js`)];
+  const managed = startProcess(`${script}-node${runtime.name}`, runtime.node, args, {
     cwd: ROOT,
     logDir,
     env: nodeEnv({ PORT: String(port) }),
   });
   const baseUrl = `http://127.0.0.1:${port}`;
-  await waitFor(managed, async () => ((await request(`${baseUrl}${PROFILE}`)).status === 200 ? true : null));
+  await waitFor(managed, async () => ((await request(`${baseUrl}${path}`)).status === 200 ? true : null));
   return {
-    key: 'bareNest',
+    key,
     baseUrl,
-    path: PROFILE,
+    path,
     process: managed,
     redis: null,
     headers: { ...FORWARDED },
@@ -395,6 +400,35 @@ async function checkSteadyCookie(target: Target): Promise<Check> {
   };
 }
 
+/** Headers whose values differ from one request or one session to the next. */
+const VARYING_HEADERS = new Set(['date', 'x-request-id', 'x-user-id', 'x-session-id']);
+
+/**
+ * Baseline c answers with the headers the service's verify 200 has (names, and values where they do
+ * not vary), so that it costs what the service's answer costs to write and send.
+ */
+async function checkSameHeaders(verify: Target, bareHttp: Target): Promise<Check> {
+  const shown = async (target: Target): Promise<string[]> => {
+    const res = await request(`${target.baseUrl}${target.path}`, { headers: target.headers });
+    target.served += 1;
+    return Object.entries(res.headers)
+      .map(([name, value]) => (VARYING_HEADERS.has(name) ? name : `${name}: ${String(value)}`))
+      .sort();
+  };
+  const expected = await shown(verify);
+  const actual = await shown(bareHttp);
+  const missing = expected.filter((h) => !actual.includes(h));
+  const extra = actual.filter((h) => !expected.includes(h));
+  return {
+    name: `bareHttp: GET ${VERIFY} answers with the headers of the service's verify 200`,
+    pass: missing.length + extra.length === 0,
+    detail:
+      missing.length + extra.length === 0
+        ? `${expected.length} headers`
+        : `missing: ${missing.join(', ') || 'none'}; extra: ${extra.join(', ') || 'none'}`,
+  };
+}
+
 /** A signed cookie value for a session id the service never issued (express-session's format). */
 function forgedCookie(secret: string): string {
   const sid = `${randomBytes(9).toString('base64url')}.${randomBytes(32).toString('base64url')}`;
@@ -470,7 +504,14 @@ interface Phase {
   /** 1-minute load average when the phase began and ended. */
   loadAverage: { before: number; after: number };
   summary: Record<TargetKey, Summary>;
-  ratios: { serviceVsBareNest: Ratios; serviceVsExpressSession: Ratios; verifyVsBareNest: Ratios };
+  ratios: {
+    serviceVsBareNest: Ratios;
+    serviceVsExpressSession: Ratios;
+    verifyVsBareNest: Ratios;
+    /** Information, not targets: how near verify comes to bare node:http, and what NestJS adds to it. */
+    verifyVsBareHttp: Ratios;
+    bareHttpVsBareNest: Ratios;
+  };
   targets: TargetCheck[];
   storm: StormSummary | null;
   checks: Check[];
@@ -486,7 +527,7 @@ function rotated<T>(items: T[], round: number): T[] {
   return items.map((_, i) => items[(i + round) % items.length]);
 }
 
-/** Starts the three targets under `runtime`, measures them, stops them. Processes go into `started` for Ctrl-C. */
+/** Starts the targets under `runtime`, measures them, stops them. Processes go into `started` for Ctrl-C. */
 async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Promise<void> }[]): Promise<Phase> {
   const t0 = performance.now();
   const { rounds, durationS, warmupS } = config;
@@ -503,7 +544,7 @@ async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Pro
   const service = await startService(serviceRedis, logDir, runtime);
   started.push(service.process);
   plog(`service ready on ${service.baseUrl} (pid ${service.process.pid}, Redis ${serviceRedis.url})`);
-  const bareNest = await startBareNest(logDir, runtime);
+  const bareNest = await startBare('bareNest', 'bare-nest', PROFILE, logDir, runtime);
   started.push(bareNest.process);
   plog(`baseline a (bare NestJS) ready on ${bareNest.baseUrl} (pid ${bareNest.process.pid})`);
   const expressSession = await startExpressSession(baselineRedis, logDir, runtime);
@@ -512,10 +553,13 @@ async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Pro
     `baseline b (express-session) ready on ${expressSession.baseUrl} ` +
       `(pid ${expressSession.process.pid}, Redis ${baselineRedis.url})`,
   );
+  const bareHttp = await startBare('bareHttp', 'bare-node-http', VERIFY, logDir, runtime);
+  started.push(bareHttp.process);
+  plog(`baseline c (bare node:http) ready on ${bareHttp.baseUrl} (pid ${bareHttp.process.pid})`);
   const verify = await verifyTarget(service);
-  const targets: Target[] = [service, verify, bareNest, expressSession];
+  const targets: Target[] = [service, verify, bareNest, expressSession, bareHttp];
 
-  const checks: Check[] = [await checkAnonymous(service)];
+  const checks: Check[] = [await checkAnonymous(service), await checkSameHeaders(verify, bareHttp)];
   const stormUsers: Credentials[] = [];
   if (config.stormRounds > 0) {
     for (let i = 0; i < config.stormConcurrency; i++) stormUsers.push(await createStormUser(service, i));
@@ -535,7 +579,13 @@ async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Pro
     expressSessionSteadyResponses: baselineCookie.detail,
   };
 
-  const results: Record<TargetKey, Measured[]> = { service: [], verify: [], bareNest: [], expressSession: [] };
+  const results: Record<TargetKey, Measured[]> = {
+    service: [],
+    verify: [],
+    bareNest: [],
+    expressSession: [],
+    bareHttp: [],
+  };
   const order: TargetKey[][] = [];
   for (let r = 0; r < rounds; r++) {
     const inTurn = rotated(targets, r);
@@ -585,11 +635,14 @@ async function runPhase(runtime: Runtime, logDir: string, started: { stop(): Pro
     verify: summarize(results.verify),
     bareNest: summarize(results.bareNest),
     expressSession: summarize(results.expressSession),
+    bareHttp: summarize(results.bareHttp),
   };
   const ratios = {
     serviceVsBareNest: sameRoundRatios(results.service, results.bareNest),
     serviceVsExpressSession: sameRoundRatios(results.service, results.expressSession),
     verifyVsBareNest: sameRoundRatios(results.verify, results.bareNest),
+    verifyVsBareHttp: sameRoundRatios(results.verify, results.bareHttp),
+    bareHttpVsBareNest: sameRoundRatios(results.bareHttp, results.bareNest),
   };
   for (const [key, s] of Object.entries(summary)) {
     if (s.badStatus + s.socketErrors > 0) {
@@ -638,6 +691,8 @@ function phaseTables(phase: Phase): { targets: Table; ratios: Table; goals: Tabl
       { name: 'service / baseline a (bare NestJS)', value: phase.ratios.serviceVsBareNest },
       { name: 'service / baseline b (express-session)', value: phase.ratios.serviceVsExpressSession },
       { name: `service GET ${VERIFY} / baseline a (bare NestJS)`, value: phase.ratios.verifyVsBareNest },
+      { name: `service GET ${VERIFY} / baseline c (bare node:http)`, value: phase.ratios.verifyVsBareHttp },
+      { name: 'baseline c (bare node:http) / baseline a (bare NestJS)', value: phase.ratios.bareHttpVsBareNest },
     ]),
     goals: targetChecksTable(phase.targets),
     storm: phase.storm ? stormTable(phase.storm) : null,
@@ -695,7 +750,7 @@ async function main(): Promise<void> {
     });
     log(
       `${config.tool}, ${connections} connections, per runtime (${config.runtimes.join(', ')}): ` +
-        `${rounds} rounds x 4 targets x ${durationS} s, warm-up ${warmupS} s, storm ${config.stormRounds} x ` +
+        `${rounds} rounds x 5 targets x ${durationS} s, warm-up ${warmupS} s, storm ${config.stormRounds} x ` +
         `(quiet + storm) x ${config.stormDurationS} s with ${config.stormConcurrency} logins at once`,
     );
     log(`logs in ${logDir}`);
@@ -740,12 +795,12 @@ async function main(): Promise<void> {
     };
 
     const header =
-      `GET ${PROFILE} (and GET ${VERIFY} on the service), ${connections} connections, ${meta.loadGenerator}, ${rounds} interleaved rounds x ${durationS} s ` +
+      `GET ${PROFILE} (and GET ${VERIFY} on the service and baseline c), ${connections} connections, ${meta.loadGenerator}, ${rounds} interleaved rounds x ${durationS} s ` +
       `per target (order rotated each round), ${meta.cpus}; medians, and min–max over the rounds of the same-round ratios`;
     console.log(`\n${header}`);
     const md: string[] = [
       `Measured with \`${meta.command}\` on ${meta.date.slice(0, 10)} (revision ${meta.revision}): ` +
-        `GET ${PROFILE} with the session cookie (and GET ${VERIFY} on the service), ${connections} connections, ${meta.loadGenerator}, ` +
+        `GET ${PROFILE} with the session cookie (and GET ${VERIFY} on the service and baseline c), ${connections} connections, ${meta.loadGenerator}, ` +
         `${rounds} interleaved rounds of ${durationS} s per target, the order rotated each round, under each of ` +
         `${meta.runtimes.map((v) => `Node ${v}`).join(' and ')} in turn; ${meta.cpus}. Each ratio is computed ` +
         'within a round (targets measured back to back), then its median and its min–max over the rounds are ' +
