@@ -22,6 +22,8 @@ const MATRIX_SUITES = [
   'test/concurrency.e2e.spec.ts',
   'test/redis-client.spec.ts',
   'test/legacy.e2e.spec.ts',
+  'test/reauth.e2e.spec.ts',
+  'test/theft.e2e.spec.ts',
 ];
 const extra = process.argv.slice(2);
 const topologies = (process.env.TEST_TOPOLOGIES ?? (extra.length ? 'standalone' : 'standalone,cluster,sentinel'))
