@@ -73,6 +73,8 @@ interface SessionRecord {
   lastActivityAt: number;
   absoluteExpiresAt: number;
   requestCount: number;
+  authenticatedAt: number | null;
+  suspicion: 'none' | 'flagged' | 'blocked';
 }
 
 interface SessionStats {
@@ -230,6 +232,8 @@ function sessionRecord(service: Service, user: ScaleUser, startedAt: number): Se
     lastActivityAt,
     absoluteExpiresAt: createdAt + ABSOLUTE_MS,
     requestCount: 1 + Math.floor(random() * 500),
+    authenticatedAt: createdAt,
+    suspicion: 'none',
   };
 }
 
