@@ -89,19 +89,7 @@ export class AuthService {
     const actor = actorOf(record);
     await this.audit.record({ type: 'login', actor, subject: record.handle.publicId, ip });
     await this.recordRevoked(actor, ended, ip, 'ended by a newer login (same device or session limit)');
-    return {
-      response: {
-        user: { id: user.id, username: user.username, roles: user.roles },
-        session: {
-          id: record.handle.publicId,
-          deviceId: record.deviceId,
-          createdAt: isoTime(record.createdAt),
-          expiresAt: isoTime(this.sessions.expiresAt(record)),
-        },
-        csrfToken,
-      },
-      cookie: { secretId, expiresAt: record.absoluteExpiresAt },
-    };
+    return this.started(user, { secretId, record, csrfToken });
   }
 
   /**
@@ -135,18 +123,28 @@ export class AuthService {
       detail: 'after a password change',
     });
     return {
+      ...this.started(user, { secretId, record: next, csrfToken }),
+      revoked: changed.ended.filter((h) => h.publicId !== record.handle.publicId).length,
+    };
+  }
+
+  /** The answer and the cookie of a session just started for `user`. */
+  private started(
+    user: { id: string; username: string },
+    { secretId, record, csrfToken }: { secretId: string; record: SessionRecord; csrfToken: string },
+  ): LoginResult {
+    return {
       response: {
-        user: { id: user.id, username: user.username, roles: next.roles },
+        user: { id: user.id, username: user.username, roles: record.roles },
         session: {
-          id: next.handle.publicId,
-          deviceId: next.deviceId,
-          createdAt: isoTime(next.createdAt),
-          expiresAt: isoTime(this.sessions.expiresAt(next)),
+          id: record.handle.publicId,
+          deviceId: record.deviceId,
+          createdAt: isoTime(record.createdAt),
+          expiresAt: isoTime(this.sessions.expiresAt(record)),
         },
         csrfToken,
       },
-      cookie: { secretId, expiresAt: next.absoluteExpiresAt },
-      revoked: changed.ended.filter((h) => h.publicId !== record.handle.publicId).length,
+      cookie: { secretId, expiresAt: record.absoluteExpiresAt },
     };
   }
 
