@@ -6,7 +6,7 @@ import { SessionIdPipe } from '../session/session-id.pipe';
 import { SessionHandle } from '../session/session-ids';
 import { SessionCookie } from '../session/session-cookie';
 import type { RequestSession } from '../session/session.middleware';
-import { LoginContext } from '../session/session.service';
+import { loginContextOf } from '../session/session.service';
 import { SessionRecord } from '../session/session-store';
 import {
   ChangePasswordDto,
@@ -74,8 +74,7 @@ export class AuthController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<LoginResponseDto> {
-    const context: LoginContext = { ip: req.ip ?? '', userAgent: req.get('user-agent'), secure: req.secure };
-    const { response, cookie } = await this.auth.login(dto, context, req.liveSession);
+    const { response, cookie } = await this.auth.login(dto, loginContextOf(req), req.liveSession);
     this.cookie.write(res, cookie.secretId, cookie.expiresAt);
     return response;
   }
@@ -134,8 +133,7 @@ export class AuthController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<PasswordChangedDto> {
-    const context: LoginContext = { ip: req.ip ?? '', userAgent: req.get('user-agent'), secure: req.secure };
-    const { response, cookie, revoked } = await this.auth.changePassword(dto, session, context);
+    const { response, cookie, revoked } = await this.auth.changePassword(dto, session, loginContextOf(req));
     this.cookie.write(res, cookie.secretId, cookie.expiresAt);
     return { session: response.session, csrfToken: response.csrfToken, revoked: revoked ?? 0 };
   }

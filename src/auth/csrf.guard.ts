@@ -4,7 +4,8 @@ import type { Request } from 'express';
 import { SessionService } from '../session/session.service';
 import { isPublic } from './auth.guard';
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Methods that change nothing: no CSRF token needed, and no fresh password for a `writes` rule. */
+export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export const CSRF_HEADER = 'x-csrf-token';
 
 /** Global: a state-changing request made with a session must carry that session's X-CSRF-Token. */

@@ -4,8 +4,8 @@ import type { Request } from 'express';
 import { Clock } from '../common/clock';
 import { AuthConfig } from '../config/config';
 import { Sensitive } from './auth.decorators';
+import { SAFE_METHODS } from './csrf.guard';
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export const REAUTHENTICATION_REQUIRED = 'reauthentication_required';
 
 /**

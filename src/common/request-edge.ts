@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { MetricsService } from '../metrics/metrics.service';
+import { isConsoleUrl } from '../console/console-assets';
 import { JsonLogger } from './logger';
 import { withRequestId } from './request-context';
 
@@ -9,13 +10,6 @@ const INCOMING_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** The caller's X-Request-Id when it is sane (1-64 of A-Z a-z 0-9 . _ -), else a new UUID. */
 export function requestIdOf(incoming: string | string[] | undefined): string {
   return typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
-}
-
-/** `/console`, `/console/...` or `/console?...`, not `/consoles`. */
-function isConsoleUrl(url: string): boolean {
-  if (!url.startsWith('/console')) return false;
-  const next = url.charCodeAt(8);
-  return Number.isNaN(next) || next === 47 /* / */ || next === 63; /* ? */
 }
 
 /**

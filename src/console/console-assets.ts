@@ -32,7 +32,7 @@ export function consoleDir(from = __dirname): string | undefined {
 export function consoleAssets(dir: string | undefined): RequestHandler {
   if (!dir) {
     return (req, res, next) => {
-      if (!isConsolePath(req.path)) return next();
+      if (!isConsoleUrl(req.url)) return next();
       res.status(404).json({
         statusCode: 404,
         message: 'The admin console is not built: run npm run build',
@@ -43,7 +43,7 @@ export function consoleAssets(dir: string | undefined): RequestHandler {
   const index = readFileSync(join(dir, 'index.html'));
   const assets = readAssets(join(dir, 'assets'));
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!isConsolePath(req.path)) return next();
+    if (!isConsoleUrl(req.url)) return next();
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       res.status(405).json({ statusCode: 405, message: 'The console is read with GET', error: 'Method Not Allowed' });
@@ -96,8 +96,14 @@ function send(req: Request, res: Response, type: string, body: Buffer): void {
   res.status(200).end(req.method === 'HEAD' ? undefined : body);
 }
 
-export function isConsolePath(path: string): boolean {
-  return path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`);
+/**
+ * `/console`, `/console/...` or `/console?...`, not `/consoles`. Read from the raw URL: it runs for
+ * every request (here and in the request edge), before anything has parsed the URL.
+ */
+export function isConsoleUrl(url: string): boolean {
+  if (!url.startsWith(CONSOLE_PATH)) return false;
+  const next = url.charCodeAt(CONSOLE_PATH.length);
+  return Number.isNaN(next) || next === 47 /* / */ || next === 63; /* ? */
 }
 
 function notFound(res: Response): void {

@@ -6,7 +6,7 @@ import { LegacySessionConfig } from '../config/config';
 import { AdoptionOutcome, MetricsService } from '../metrics/metrics.service';
 import { SessionCookie } from '../session/session-cookie';
 import type { RequestSession } from '../session/session.middleware';
-import { LoginContext, SessionService } from '../session/session.service';
+import { LoginContext, loginContextOf, SessionService } from '../session/session.service';
 import { SessionRecord } from '../session/session-store';
 import { UsersService } from '../users/users.service';
 import { LegacyCookie } from './legacy-cookie';
@@ -79,7 +79,7 @@ export class LegacyAdoption {
       this.metrics.adoptions.inc({ outcome: 'invalid_signature' });
       return null;
     }
-    const context: LoginContext = { ip: req.ip ?? '', userAgent: req.get('user-agent'), secure: req.secure };
+    const context = loginContextOf(req);
     // A Secure cookie set over plain HTTP would never come back: keep the old session for a request that can carry it.
     if (this.sessionCookie.secure && !context.secure) {
       this.metrics.adoptions.inc({ outcome: 'insecure' });

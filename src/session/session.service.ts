@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import Bowser from 'bowser';
+import type { Request } from 'express';
 import { Clock } from '../common/clock';
 import { SessionConfig } from '../config/config';
 import { ActivityTracker } from './activity-tracker';
@@ -22,6 +23,11 @@ export interface LoginContext {
   userAgent: string | undefined;
   /** Whether the request came over TLS, directly or through a trusted proxy. */
   secure: boolean;
+}
+
+/** The client a session is started for: address (through TRUST_PROXY), user agent, TLS. */
+export function loginContextOf(req: Request): LoginContext {
+  return { ip: req.ip ?? '', userAgent: req.get('user-agent'), secure: req.secure };
 }
 
 export interface StartedSession {
