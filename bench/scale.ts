@@ -75,6 +75,7 @@ interface SessionRecord {
   requestCount: number;
   authenticatedAt: number | null;
   suspicion: 'none' | 'flagged' | 'blocked';
+  impersonatedBy: { id: string; username: string } | null;
 }
 
 interface SessionStats {
@@ -234,6 +235,7 @@ function sessionRecord(service: Service, user: ScaleUser, startedAt: number): Se
     requestCount: 1 + Math.floor(random() * 500),
     authenticatedAt: createdAt,
     suspicion: 'none',
+    impersonatedBy: null,
   };
 }
 

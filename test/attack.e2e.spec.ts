@@ -17,7 +17,7 @@ import {
   STATE_CHANGING,
   StoreState,
 } from './support/security';
-import { loginAs, newUser, profileStatus, TestUser } from './support/sessions';
+import { loginAs, newUser, profileStatus, startImpersonation, TestUser } from './support/sessions';
 import {
   ADMIN,
   createTestApp,
@@ -87,12 +87,14 @@ describe.each(STORE_KINDS)('attack suite (%s store)', (kind) => {
     params: Record<string, string>;
   }
 
-  async function scene(): Promise<Scene> {
-    const caller = await login(t.http);
+  /** `impersonating`: the caller is an admin's impersonation session (of another user), as its routes need. */
+  async function scene(impersonating = false): Promise<Scene> {
+    const admin = await login(t.http);
     const device = `device-${hex(4)}`;
     const other = await login(t.http, { ...ADMIN, deviceId: device });
-    const victim = await newUser(t.http, caller);
+    const victim = await newUser(t.http, admin);
     const victimSession = await loginAs(t.http, victim, { deviceId: 'victim-device' });
+    const caller = impersonating ? await startImpersonation(t.http, admin, (await newUser(t.http, admin)).id) : admin;
     return {
       caller,
       other,
@@ -242,7 +244,7 @@ describe.each(STORE_KINDS)('attack suite (%s store)', (kind) => {
       );
       const rows: string[] = [];
       for (const op of targets) {
-        const s = await scene();
+        const s = await scene(op.path.startsWith('/auth/impersonation/'));
         const url = fillPath(op.path, s.params);
         const body = bodyOf(op);
         const cookie = s.caller.cookie;

@@ -194,6 +194,7 @@ describe.each(STORE_KINDS)('auth end to end (%s store)', (kind) => {
         roles: ['admin', 'user'],
         // The login proved the password: the session was authenticated when it was created.
         authenticatedAt: admin.body.session.createdAt,
+        impersonatedBy: null,
         session: {
           id: admin.body.session.id,
           deviceId: 'phone-7',

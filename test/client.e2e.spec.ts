@@ -161,6 +161,33 @@ describe('the typed client (clients/typescript) against the running service', ()
     expect(sent.map((s) => s.cookie)).toEqual([null, null]);
   });
 
+  it('follows an impersonation: the new session and its token, then the admin session back', async () => {
+    const { api, sent } = client();
+    const login = await api.login(ADMIN);
+    const user = await unwrap(
+      api.POST('/admin/users', { body: { username: `client-imp-${Date.now()}`, password: 'password-123' } }),
+    );
+
+    const started = await unwrap(
+      api.POST('/admin/users/{userId}/impersonate', { params: { path: { userId: user.id } } }),
+    );
+    expect(api.csrfToken).toBe(started.csrfToken);
+    expect(await unwrap(api.GET('/auth/profile'))).toMatchObject({
+      userId: user.id,
+      impersonatedBy: { id: login.user.id, username: ADMIN.username },
+    });
+    // The jar holds both cookies: the impersonation session and the admin's, to return to.
+    expect(sent.at(-1)?.cookie).toMatch(/sid-return=/);
+
+    const ended = await unwrap(api.POST('/auth/impersonation/end'));
+    expect(ended).toEqual({ ended: true, restored: true, csrfToken: login.csrfToken });
+    expect(api.csrfToken).toBe(login.csrfToken);
+    expect(sent.at(-1)?.csrf).toBe(started.csrfToken);
+    expect(await unwrap(api.GET('/auth/profile'))).toMatchObject({ userId: login.user.id, impersonatedBy: null });
+    expect(sent.at(-1)?.cookie).not.toMatch(/sid-return=/);
+    await api.logout();
+  });
+
   it('has committed types equal to what openapi.json generates (npm run client:generate)', () => {
     const run = spawnSync(process.execPath, [GENERATOR, '--check'], { encoding: 'utf8' });
     expect(`${run.stdout}${run.stderr}`).toContain('is up to date');

@@ -179,6 +179,37 @@ describe.each(STORE_KINDS)('the admin console in chromium (%s store)', (store) =
     await request(t.http).post('/auth/login').send({ username: name, password: 'carol-password-1' }).expect(401);
   });
 
+  it("impersonates a user: a banner over the user's own sessions, then back to the console", async () => {
+    const dave = await newUser(t.http, admin);
+    const daves = await loginAs(t.http, dave, { deviceId: 'daves-phone' });
+    await signIn();
+    await heading(page, 'Overview').waitFor();
+    await go('Users');
+    await page.getByRole('button', { name: `Impersonate ${dave.username}`, exact: true }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+
+    const banner = page.getByRole('banner');
+    await banner.getByText(`are acting as ${dave.username}`).waitFor();
+    await heading(page, 'My sessions').waitFor();
+    // Dave's sessions as Dave sees them: his phone, and this one, marked with the admin.
+    await page.getByRole('button', { name: 'End session on daves-phone' }).waitFor();
+    await page.getByRole('row').filter({ hasText: 'This session' }).getByText('impersonated by admin').waitFor();
+    expect(await page.getByRole('navigation').count()).toBe(0);
+    const audit = async (type: string) =>
+      (
+        (await as(t.http, admin).get(`/admin/audit?type=${type}&userId=${dave.id}`).expect(200)).body as {
+          events: { actor: { username: string } }[];
+        }
+      ).events;
+    expect((await audit('impersonation_started')).map((e) => e.actor.username)).toEqual(['admin']);
+
+    await banner.getByRole('button', { name: 'End impersonation' }).click();
+    await heading(page, 'Users').waitFor();
+    await page.getByRole('navigation').getByRole('link', { name: 'Users' }).waitFor();
+    expect((await audit('impersonation_ended')).map((e) => e.actor.username)).toEqual(['admin']);
+    expect(await profileStatus(t.http, daves.cookie)).toBe(200);
+  });
+
   it('tells a non-admin the console is for admins and shows none of it', async () => {
     const user: TestUser = await newUser(t.http, admin);
     await signIn(user);

@@ -100,6 +100,7 @@ function newRecord(user: User, at: number, extra: Partial<SessionRecord> = {}): 
     requestCount: 1,
     authenticatedAt: at,
     suspicion: 'none',
+    impersonatedBy: null,
     ...extra,
   };
 }
@@ -331,6 +332,17 @@ describe.each(stores)('SessionStore contract: %s', (_, make) => {
       expect(page.sessions.map((r) => r.handle.publicId)).toEqual([a.handle.publicId, b.handle.publicId]);
       // Five minutes after b's activity, only a's is within the last five minutes.
       expect((await store.stats(t0 + 5 * MINUTE + 1500)).activeLast5m).toBe(1);
+    });
+
+    it('keeps the admin behind an impersonation session through every rewrite of its value', async () => {
+      const user = await addUser();
+      const impersonatedBy = { id: newUserId(), username: 'support.admin' };
+      const { handle } = await start(user, t0, { impersonatedBy });
+      expect(await store.recordActivity(handle, t0 + SECOND, 1)).toBe(true);
+      expect(await store.flagSuspicious(handle, false)).toBe(true);
+      expect(await store.markAuthenticated(handle, t0 + 2 * SECOND)).toBe(true);
+      expect(await store.get(handle, t0 + 2 * SECOND)).toMatchObject({ impersonatedBy, suspicion: 'flagged' });
+      expect((await store.listForUser(user.id, t0 + 2 * SECOND))[0]?.impersonatedBy).toEqual(impersonatedBy);
     });
 
     it('answers false for an ended session and does not bring it back', async () => {
@@ -715,6 +727,7 @@ describe('RedisSessionStore: an activity write racing with the end of its sessio
         requestCount: 1,
         authenticatedAt: t0,
         suspicion: 'none',
+        impersonatedBy: null,
       };
       expect((await other.create(record, { now: t0, maxPerUser: 0, userVersion: 1 })).created).toBe(true);
       const { handle } = record;
@@ -782,6 +795,7 @@ describe('RedisSessionStore: its own layout', () => {
     ['before the user agent was kept (8 fields)', 8],
     ['before authenticatedAt was kept (9 fields)', 9],
     ['before theft signals were kept (10 fields)', 10],
+    ['before impersonation was kept (11 fields)', 11],
   ])('a value written %s is padded as the codec reads it by the scripts that rewrite it', async (_, fields) => {
     const store = new RedisSessionStore(redis, keys, config);
     const user = await addUser();

@@ -151,6 +151,10 @@ describe.each(STORE_KINDS)('theft signals on requests (%s store)', (store) => {
         .send({ password: 'not-the-password' })
         .expect(403);
       await from(t, HOME, CHROME, me.cookie).expect(403);
+      // Behind a gateway too: GET /auth/verify refuses the blocked session.
+      const verify = await request(t.http).get('/auth/verify').set('Cookie', me.cookie).expect(403);
+      expect(verify.body).toMatchObject({ code: 'reauthentication_required' });
+      expect(verify.headers['x-user-id']).toBeUndefined();
 
       await request(t.http)
         .post('/auth/reauthenticate')
@@ -159,6 +163,7 @@ describe.each(STORE_KINDS)('theft signals on requests (%s store)', (store) => {
         .send({ password: user.password })
         .expect(200);
       await from(t, HOME, CHROME, me.cookie).expect(200);
+      await request(t.http).get('/auth/verify').set('Cookie', me.cookie).expect(200);
       // Seen once: the same move again is not recorded or blocked a second time.
       await from(t, ELSEWHERE, FIREFOX, me.cookie).expect(200);
       expect(await suspicious(t, me.body.session.id)).toHaveLength(1);

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { describeError, onSessionLost, resumeSession, signOut } from './api';
-import { Link, PageHeading } from './components';
+import { api, call, describeError, onSessionLost, resumeSession, signOut } from './api';
+import { Alert, Link, PageHeading, RelativeTime } from './components';
 import { AuditPage } from './pages/audit';
 import { MySessionsPage } from './pages/my-sessions';
 import { OverviewPage } from './pages/overview';
@@ -20,7 +20,9 @@ type Auth =
   | { state: 'unavailable'; message: string }
   | { state: 'signed-out'; notice?: string }
   | { state: 'not-admin'; me: Me }
-  | { state: 'admin'; me: Me };
+  | { state: 'admin'; me: Me }
+  /** An admin acting as a user (POST /admin/users/{userId}/impersonate), until it ends or expires. */
+  | { state: 'impersonating'; me: Me; admin: string; expiresAt: string };
 
 const SESSION_ENDED = 'Your session ended. Sign in again.';
 
@@ -37,7 +39,8 @@ function hinted(): boolean {
 
 function remember(auth: Auth): void {
   try {
-    if (auth.state === 'admin' || auth.state === 'not-admin') sessionStorage.setItem(SIGNED_IN_HINT, '1');
+    if (auth.state === 'admin' || auth.state === 'not-admin' || auth.state === 'impersonating')
+      sessionStorage.setItem(SIGNED_IN_HINT, '1');
     else if (auth.state === 'signed-out') sessionStorage.removeItem(SIGNED_IN_HINT);
   } catch {
     // Storage may be off; the hint only saves a flash of the sign-in form.
@@ -70,7 +73,10 @@ export function App() {
           return;
         }
         const me = { userId: profile.userId, username: profile.username };
-        setAuth(profile.roles.includes('admin') ? { state: 'admin', me } : { state: 'not-admin', me });
+        if (profile.impersonatedBy) {
+          const { username: admin } = profile.impersonatedBy;
+          setAuth({ state: 'impersonating', me, admin, expiresAt: profile.session.expiresAt });
+        } else setAuth(profile.roles.includes('admin') ? { state: 'admin', me } : { state: 'not-admin', me });
       },
       (error: unknown) => {
         // With the form shown, its own attempt says what is wrong (e.g. 503) when the person signs in.
@@ -86,7 +92,9 @@ export function App() {
     onSessionLost({
       unauthorized: () => {
         const { state } = current.current;
-        if (state === 'admin' || state === 'not-admin') settle({ state: 'signed-out', notice: SESSION_ENDED });
+        if (state === 'admin' || state === 'not-admin' || state === 'impersonating') {
+          settle({ state: 'signed-out', notice: SESSION_ENDED });
+        }
       },
       forbidden: () => {
         const now = current.current;
@@ -146,8 +154,73 @@ export function App() {
         </main>
       );
     case 'admin':
-      return <Console me={auth.me} onSignOut={() => void leave()} />;
+      return <Console me={auth.me} onSignOut={() => void leave()} onImpersonated={resume} />;
+    case 'impersonating':
+      return (
+        <Impersonation
+          auth={auth}
+          onEnded={(restored) => {
+            if (restored) resume();
+            else
+              settle({
+                state: 'signed-out',
+                notice: 'The impersonation ended, and your own session had ended too. Sign in again.',
+              });
+          }}
+          onSignOut={() => void leave()}
+        />
+      );
   }
+}
+
+/**
+ * The console while its admin acts as a user: what that user sees of their sessions, under a banner
+ * that says so and ends it. The admin pages stay closed until then (the service refuses them).
+ */
+function Impersonation(props: {
+  auth: Extract<Auth, { state: 'impersonating' }>;
+  onEnded: (restored: boolean) => void;
+  onSignOut: () => void;
+}) {
+  const { me, admin, expiresAt } = props.auth;
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const end = async (): Promise<void> => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const { restored } = await call(() => api.POST('/auth/impersonation/end'));
+      props.onEnded(restored);
+    } catch (failure) {
+      setError(describeError(failure));
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top impersonating">
+        <p class="who">
+          <span>
+            You ({admin}) are acting as <strong>{me.username}</strong>. It ends by itself{' '}
+            <RelativeTime at={expiresAt} />; everything done is recorded in the audit log with you as the actor.
+          </span>
+          <button type="button" disabled={busy} onClick={() => void end()}>
+            End impersonation
+          </button>
+          <button type="button" onClick={props.onSignOut}>
+            Sign out
+          </button>
+        </p>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Alert message={error} />
+        <MySessionsPage />
+      </main>
+    </>
+  );
 }
 
 const NAV: [Exclude<Route, 'not-found'>, string][] = [
@@ -158,7 +231,7 @@ const NAV: [Exclude<Route, 'not-found'>, string][] = [
   ['me', 'My sessions'],
 ];
 
-function Console(props: { me: Me; onSignOut: () => void }) {
+function Console(props: { me: Me; onSignOut: () => void; onImpersonated: () => void }) {
   const url = useLocation();
   const route = routeOf(url.pathname);
   return (
@@ -188,14 +261,14 @@ function Console(props: { me: Me; onSignOut: () => void }) {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        <Page route={route} url={url} me={props.me} />
+        <Page route={route} url={url} me={props.me} onImpersonated={props.onImpersonated} />
       </main>
       <PasswordPrompt />
     </>
   );
 }
 
-function Page(props: { route: Route; url: URL; me: Me }) {
+function Page(props: { route: Route; url: URL; me: Me; onImpersonated: () => void }) {
   const query = props.url.searchParams;
   switch (props.route) {
     case 'overview':
@@ -203,7 +276,7 @@ function Page(props: { route: Route; url: URL; me: Me }) {
     case 'sessions':
       return <SessionsPage userId={query.get('userId') ?? ''} me={props.me} />;
     case 'users':
-      return <UsersPage me={props.me} />;
+      return <UsersPage me={props.me} onImpersonated={props.onImpersonated} />;
     case 'audit':
       return <AuditPage type={query.get('type') ?? ''} userId={query.get('userId') ?? ''} />;
     case 'me':

@@ -204,3 +204,13 @@ export function Pager(props: {
     </div>
   );
 }
+
+/** A session an admin started as its user (impersonation). */
+export function ImpersonationTag(props: { by: { username: string } | null }) {
+  if (!props.by) return null;
+  return (
+    <span class="tag warn" title={`Started by the admin ${props.by.username} acting as this user`}>
+      impersonated by {props.by.username}
+    </span>
+  );
+}

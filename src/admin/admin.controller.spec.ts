@@ -1,3 +1,4 @@
+import { AuthService } from '../auth/auth.service';
 import 'reflect-metadata';
 import request from 'supertest';
 import { CLIENT_IP, ControllerApp, createControllerApp, SignedIn } from '../common/controller-test-app';
@@ -37,6 +38,8 @@ describe('AdminController over HTTP', () => {
     app = await createControllerApp(AdminController, [
       { provide: AdminService, useValue: admin },
       { provide: UsersService, useValue: users },
+      // Impersonation has its e2e suite (test/impersonation.e2e.spec.ts); here only the guards matter.
+      { provide: AuthService, useValue: { impersonate: jest.fn() } },
     ]);
   });
 

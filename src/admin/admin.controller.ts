@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Ip, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Ip, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBody,
   ApiCookieAuth,
@@ -8,10 +8,14 @@ import {
   ApiSecurity,
   ApiTags,
 } from '@nestjs/swagger';
-import { RevokedDto } from '../auth/auth.dto';
-import { Roles, Sensitive } from '../auth/auth.decorators';
-import { actorOf } from '../auth/auth.service';
-import { CurrentSession } from '../auth/current-session.decorator';
+import type { Request, Response } from 'express';
+import { ImpersonationStartedDto, RevokedDto } from '../auth/auth.dto';
+import { NotWhileImpersonating, Roles, Sensitive } from '../auth/auth.decorators';
+import { actorOf, AuthService } from '../auth/auth.service';
+import { CurrentSession, LiveSession } from '../auth/current-session.decorator';
+import { SessionCookie } from '../session/session-cookie';
+import type { RequestSession } from '../session/session.middleware';
+import { loginContextOf } from '../session/session.service';
 import { ApiError } from '../common/error-response';
 import { SessionIdPipe } from '../session/session-id.pipe';
 import { UserIdPipe } from '../users/user-id.pipe';
@@ -45,17 +49,22 @@ import { AdminService } from './admin.service';
 @ApiError(
   403,
   'Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS ' +
-    'does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate)',
+    'does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); ' +
+    'or an impersonation session (code impersonation_restricted)',
 )
 @ApiError(503, 'The session store cannot be reached')
 @Roles(['admin'])
 // Every write here is sensitive (ASVS 3.7.1): it needs a recent password proof.
 @Sensitive('writes')
+// An admin acting as a user is that user here: no admin API until the impersonation ends.
+@NotWhileImpersonating()
 @Controller('admin')
 export class AdminController {
   constructor(
     private readonly admin: AdminService,
     private readonly users: UsersService,
+    private readonly auth: AuthService,
+    private readonly cookie: SessionCookie,
   ) {}
 
   /** Live counts, O(log n), and the 100 most recently active sessions. */
@@ -216,6 +225,39 @@ export class AdminController {
     @Ip() ip: string,
   ): Promise<UserDto> {
     return this.users.update(userId, dto, actorOf(me), ip);
+  }
+
+  /**
+   * Starts a session as the user (not an admin) for support: marked with the caller, at most
+   * IMPERSONATION_TIMEOUT long, audited with the caller as the actor of everything done in it. Sets
+   * its cookie and keeps the caller's own session in a return cookie: POST /auth/impersonation/end
+   * goes back. The session cannot reach this API, change the password or re-authenticate.
+   */
+  @Post('users/:userId/impersonate')
+  @HttpCode(200)
+  @ApiSecurity('csrf')
+  @ApiOkResponse({
+    type: ImpersonationStartedDto,
+    headers: {
+      'Set-Cookie': {
+        description: "The impersonation session's cookie, and `<name>-return` holding the admin's own session",
+        schema: { type: 'string' },
+      },
+    },
+  })
+  @ApiError(400, 'Not a user id')
+  @ApiError(404, 'No such user')
+  @ApiError(409, 'The user is disabled, or changed meanwhile')
+  async impersonateUser(
+    @Param('userId', UserIdPipe) userId: string,
+    @LiveSession() session: RequestSession,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<ImpersonationStartedDto> {
+    const { response, cookie, returnCookie } = await this.auth.impersonate(session, userId, loginContextOf(req));
+    this.cookie.writeReturn(res, returnCookie.secretId, returnCookie.expiresAt);
+    this.cookie.write(res, cookie.secretId, cookie.expiresAt);
+    return response;
   }
 
   /** Deletes a user and ends all their sessions. */

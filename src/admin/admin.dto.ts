@@ -2,6 +2,7 @@ import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { AUDIT_TYPES, AuditType } from '../audit/audit.service';
+import { ImpersonatorDto } from '../auth/auth.dto';
 
 export class SessionPageQueryDto {
   /** 1-500, default 50. */
@@ -81,6 +82,8 @@ export class AdminSessionDto {
    */
   @ApiProperty({ enum: ['none', 'flagged', 'blocked'] })
   suspicion!: 'none' | 'flagged' | 'blocked';
+  /** The admin who started this session as the user (impersonation); null for the user's own. */
+  impersonatedBy!: ImpersonatorDto | null;
 }
 
 export class AdminSessionPageDto {

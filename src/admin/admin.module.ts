@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
+import { AuthModule } from '../auth/auth.module';
 import { SessionModule } from '../session/session.module';
 import { StatsModule } from '../stats/stats.module';
 import { UsersModule } from '../users/users.module';
@@ -7,7 +8,7 @@ import { AdminController } from './admin.controller';
 import { AdminService } from './admin.service';
 
 @Module({
-  imports: [UsersModule, SessionModule, AuditModule, StatsModule],
+  imports: [AuthModule, UsersModule, SessionModule, AuditModule, StatsModule],
   controllers: [AdminController],
   providers: [AdminService],
 })

@@ -104,6 +104,7 @@ export class AdminService {
       requestCount: this.sessions.requestCount(s),
       authenticatedAt: s.authenticatedAt === null ? null : isoTime(s.authenticatedAt),
       suspicion: s.suspicion,
+      impersonatedBy: s.impersonatedBy,
     };
   }
 }

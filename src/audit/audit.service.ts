@@ -19,6 +19,8 @@ export const AUDIT_TYPES = [
   'password_changed',
   'reauthenticated',
   'session_suspicious',
+  'impersonation_started',
+  'impersonation_ended',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];

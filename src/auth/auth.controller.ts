@@ -11,6 +11,7 @@ import { SessionRecord } from '../session/session-store';
 import {
   ChangePasswordDto,
   CsrfDto,
+  ImpersonationEndedDto,
   LoginDto,
   LoginResponseDto,
   LogoutDto,
@@ -21,7 +22,7 @@ import {
   ReauthenticatedDto,
   RevokedDto,
 } from './auth.dto';
-import { Public, Sensitive } from './auth.decorators';
+import { NotWhileImpersonating, Public, Sensitive } from './auth.decorators';
 import { AuthService } from './auth.service';
 import { CurrentSession, LiveSession } from './current-session.decorator';
 import { DeviceIdPipe } from './device-id.pipe';
@@ -92,11 +93,46 @@ export class AuthController {
   logout(
     @LiveSession() session: RequestSession,
     @Ip() ip: string,
+    @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<LogoutDto> {
     // Cleared even if ending the session in the store fails: this browser is logged out either way.
     this.cookie.clear(res);
-    return this.auth.logout(session, ip);
+    if (!session.record.impersonatedBy) return this.auth.logout(session, ip);
+    this.cookie.clearReturn(res);
+    return this.auth.logout(session, ip, this.cookie.readReturn(req));
+  }
+
+  /**
+   * Ends an impersonation (POST /admin/users/{userId}/impersonate): the impersonation session ends
+   * and the admin's own session cookie is set again, when that session is still alive.
+   */
+  @Post('impersonation/end')
+  @HttpCode(200)
+  @ApiCookieAuth('session')
+  @ApiSecurity('csrf')
+  @ApiOkResponse({
+    type: ImpersonationEndedDto,
+    headers: {
+      'Set-Cookie': {
+        description: "The admin's session cookie again (or a cleared one), and the return cookie cleared",
+        schema: { type: 'string' },
+      },
+    },
+  })
+  @ApiError(403, CSRF_REFUSED)
+  @ApiError(409, 'This session is not an impersonation')
+  async endImpersonation(
+    @LiveSession() session: RequestSession,
+    @Ip() ip: string,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<ImpersonationEndedDto> {
+    const { response, cookie } = await this.auth.endImpersonation(session, this.cookie.readReturn(req), ip);
+    this.cookie.clearReturn(res);
+    if (cookie) this.cookie.write(res, cookie.secretId, cookie.expiresAt);
+    else this.cookie.clear(res);
+    return response;
   }
 
   /**
@@ -105,6 +141,7 @@ export class AuthController {
    * under a new session id (a new cookie and CSRF token).
    */
   @Patch('password')
+  @NotWhileImpersonating()
   @ApiCookieAuth('session')
   @ApiSecurity('csrf')
   @ApiBody({
@@ -123,7 +160,10 @@ export class AuthController {
     },
   })
   @ApiError(400, 'Invalid body, or the new password equals the current one')
-  @ApiError(403, `Current password is incorrect; or: ${CSRF_REFUSED}`)
+  @ApiError(
+    403,
+    `Current password is incorrect; or: ${CSRF_REFUSED}; or an impersonation session (code impersonation_restricted)`,
+  )
   @ApiError(409, 'The account changed meanwhile: sign in again')
   @ApiError(429, 'Too many failed password checks for this username or client IP; see Retry-After')
   @ApiError(503, 'The session store cannot be reached, or too many passwords are being checked at once')
@@ -143,6 +183,7 @@ export class AuthController {
    * are allowed for REAUTH_WINDOW after it. Checked and limited as a login is.
    */
   @Post('reauthenticate')
+  @NotWhileImpersonating()
   @HttpCode(200)
   @ApiCookieAuth('session')
   @ApiSecurity('csrf')
@@ -152,7 +193,10 @@ export class AuthController {
   })
   @ApiOkResponse({ type: ReauthenticatedDto })
   @ApiError(400, 'Invalid body')
-  @ApiError(403, `Password is incorrect; or: ${CSRF_REFUSED}`)
+  @ApiError(
+    403,
+    `Password is incorrect; or: ${CSRF_REFUSED}; or an impersonation session (code impersonation_restricted)`,
+  )
   @ApiError(429, 'Too many failed password checks for this username or client IP; see Retry-After')
   @ApiError(503, 'The session store cannot be reached, or too many passwords are being checked at once')
   reauthenticate(

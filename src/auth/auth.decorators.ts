@@ -15,3 +15,9 @@ export const Roles = Reflector.createDecorator<string[]>();
  * controller covers its state-changing routes only.
  */
 export const Sensitive = Reflector.createDecorator<'always' | 'writes'>();
+
+/**
+ * Refused to an impersonation session (an admin acting as a user): what only the user themself, or an
+ * admin as themself, may do. On a handler or a controller.
+ */
+export const NotWhileImpersonating = Reflector.createDecorator<true>();

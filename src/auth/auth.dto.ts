@@ -77,6 +77,25 @@ export class PasswordChangedDto {
   revoked!: number;
 }
 
+/** The admin behind an impersonation session. */
+export class ImpersonatorDto {
+  id!: string;
+  username!: string;
+}
+
+export class ImpersonationStartedDto extends LoginResponseDto {
+  /** The admin (the caller): the new session is marked with it, and the audit log names it as the actor. */
+  impersonatedBy!: ImpersonatorDto;
+}
+
+export class ImpersonationEndedDto {
+  ended!: boolean;
+  /** Whether the admin's own session was still alive and its cookie is set again; when false, sign in again. */
+  restored!: boolean;
+  /** The CSRF token of the admin's restored session; null when it was not restored. */
+  csrfToken!: string | null;
+}
+
 export class CurrentSessionDto extends NewSessionDto {
   /** ISO 8601; may lag by up to SESSION_TOUCH_INTERVAL. */
   lastActivityAt!: string;
@@ -94,6 +113,8 @@ export class ProfileDto {
    */
   @ApiProperty({ type: String, nullable: true })
   authenticatedAt!: string | null;
+  /** The admin acting as this user (an impersonation session, POST /admin/users/{userId}/impersonate); null otherwise. */
+  impersonatedBy!: ImpersonatorDto | null;
   session!: CurrentSessionDto;
 }
 
@@ -121,6 +142,8 @@ export class OwnSessionDto {
   expiresAt!: string;
   /** True for the session this request was made with. */
   current!: boolean;
+  /** The admin who started this session as the user (impersonation); null for the user's own. */
+  impersonatedBy!: ImpersonatorDto | null;
 }
 
 export class OwnSessionsDto {

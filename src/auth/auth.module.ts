@@ -15,6 +15,7 @@ import { AuthGuard } from './auth.guard';
 import { AuthService } from './auth.service';
 import { CsrfGuard } from './csrf.guard';
 import { FreshAuthGuard } from './fresh-auth.guard';
+import { ImpersonationGuard } from './impersonation.guard';
 import { LoginCounters } from './login-counters';
 import { LoginLimiter } from './login-limiter';
 import { MemoryLoginCounters } from './memory-login-counters';
@@ -36,7 +37,10 @@ import { RolesGuard } from './roles.guard';
     CsrfGuard,
     RolesGuard,
     FreshAuthGuard,
+    ImpersonationGuard,
     { provide: APP_GUARD, useClass: AccessGuard },
   ],
+  // The admin API starts impersonations, which are logins of a kind.
+  exports: [AuthService],
 })
 export class AuthModule {}

@@ -10,9 +10,10 @@ import { AuditActor, AuditService } from '../audit/audit.service';
 import { TooManyRequestsException } from '../common/too-many-requests.exception';
 import { Clock } from '../common/clock';
 import { isoTime } from '../common/iso-time';
-import { SessionConfig } from '../config/config';
+import { AuthConfig, SessionConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
 import { StatsHistory } from '../stats/stats-history.service';
+import type { CookieSession } from '../session/session-cookie';
 import { SessionHandle } from '../session/session-ids';
 import type { RequestSession } from '../session/session.middleware';
 import { LoginContext, SessionService } from '../session/session.service';
@@ -24,6 +25,8 @@ import {
   ReauthenticateDto,
   ReauthenticatedDto,
   CsrfDto,
+  ImpersonationEndedDto,
+  ImpersonationStartedDto,
   LoginDto,
   LoginResponseDto,
   LogoutDto,
@@ -33,8 +36,12 @@ import {
   RevokedDto,
 } from './auth.dto';
 
+/** Who acts with a session: its user, or during an impersonation the admin behind it. */
 export function actorOf(record: SessionRecord): AuditActor {
-  return { userId: record.handle.userId, username: record.username };
+  const admin = record.impersonatedBy;
+  return admin
+    ? { userId: admin.id, username: admin.username }
+    : { userId: record.handle.userId, username: record.username };
 }
 
 /** A login's answer, and the cookie the controller sets with it. */
@@ -43,6 +50,13 @@ export interface LoginResult {
   cookie: { secretId: string; expiresAt: number };
   /** Sessions of the user a password change ended (the caller's own left out). */
   revoked?: number;
+}
+
+/** An impersonation's answer, its session's cookie and the admin's, kept to return to. */
+export interface ImpersonationResult {
+  response: ImpersonationStartedDto;
+  cookie: { secretId: string; expiresAt: number };
+  returnCookie: { secretId: string; expiresAt: number };
 }
 
 @Injectable()
@@ -54,6 +68,7 @@ export class AuthService {
     private readonly limiter: LoginLimiter,
     private readonly metrics: MetricsService,
     private readonly config: SessionConfig,
+    private readonly authConfig: AuthConfig,
     private readonly history: StatsHistory,
     private readonly clock: Clock,
   ) {}
@@ -75,7 +90,9 @@ export class AuthService {
       );
     }
     const user = await this.users.verifyCredentials(dto.username, dto.password);
-    const started = user ? await this.sessions.start(user, context, dto.deviceId ?? null, current) : null;
+    const started = user
+      ? await this.sessions.start(user, context, dto.deviceId ?? null, { replacing: current })
+      : null;
     // One answer for unknown user, wrong password, disabled account and a user changed meanwhile.
     if (!user || !started) {
       this.metrics.logins.inc({ outcome: 'failure' });
@@ -188,15 +205,89 @@ export class AuthService {
     return user;
   }
 
-  async logout(session: RequestSession, ip: string | undefined): Promise<LogoutDto> {
+  /**
+   * Ends the session. Signing out of an impersonation signs the browser out entirely: the admin's
+   * own session kept to return to (`returnTo`, from its cookie) ends too.
+   */
+  async logout(session: RequestSession, ip: string | undefined, returnTo?: CookieSession | null): Promise<LogoutDto> {
     await this.sessions.end(session);
-    await this.audit.record({
-      type: 'logout',
-      actor: actorOf(session.record),
-      subject: session.record.handle.publicId,
-      ip,
-    });
+    const actor = actorOf(session.record);
+    await this.audit.record({ type: 'logout', actor, subject: session.record.handle.publicId, ip });
+    const admin = session.record.impersonatedBy;
+    if (admin) {
+      await this.audit.record({
+        type: 'impersonation_ended',
+        actor,
+        subject: session.record.handle.publicId,
+        ip,
+        detail: `by a logout as ${session.record.username}`,
+      });
+      if (returnTo && returnTo.handle.userId === admin.id && (await this.sessions.revoke(returnTo.handle))) {
+        await this.audit.record({ type: 'logout', actor, subject: returnTo.handle.publicId, ip });
+      }
+    }
     return { loggedOut: true };
+  }
+
+  /**
+   * POST /admin/users/{userId}/impersonate: a session as that user, marked with the admin, for at
+   * most IMPERSONATION_TIMEOUT, carrying the admin's password proof (it cannot make its own). It
+   * does not count toward the user's session limit; the admin's own session stays, to return to.
+   */
+  async impersonate(admin: RequestSession, userId: string, context: LoginContext): Promise<ImpersonationResult> {
+    const user = await this.users.get(userId);
+    if (user.roles.includes('admin')) throw new ForbiddenException('Admins cannot be impersonated');
+    if (user.disabled) throw new ConflictException('The user is disabled');
+    const { record: own, secretId: ownSecretId } = admin;
+    const impersonatedBy = { id: own.handle.userId, username: own.username };
+    const started = await this.sessions.start(user, context, null, {
+      notAfter: this.clock.now() + this.authConfig.impersonationTimeoutMs,
+      authenticatedAt: own.authenticatedAt,
+      impersonatedBy,
+    });
+    if (!started) throw new ConflictException('The user changed meanwhile: try again');
+    const { secretId, record, csrfToken } = started;
+    await this.audit.record({
+      type: 'impersonation_started',
+      actor: actorOf(own),
+      subject: record.handle.publicId,
+      ip: context.ip,
+      detail: `as ${user.username} until ${isoTime(record.absoluteExpiresAt)}`,
+    });
+    const { response, cookie } = this.started(user, { secretId, record, csrfToken });
+    return {
+      response: { ...response, impersonatedBy },
+      cookie,
+      // The admin's cookie goes back when the impersonation ends; it lasts no longer than the impersonation.
+      returnCookie: { secretId: ownSecretId, expiresAt: record.absoluteExpiresAt },
+    };
+  }
+
+  /**
+   * POST /auth/impersonation/end: ends the impersonation session and, when the admin's own session
+   * named by the return cookie is still alive, hands its cookie back.
+   */
+  async endImpersonation(
+    current: RequestSession,
+    returnTo: CookieSession | null,
+    ip: string | undefined,
+  ): Promise<{ response: ImpersonationEndedDto; cookie: { secretId: string; expiresAt: number } | null }> {
+    const admin = current.record.impersonatedBy;
+    if (!admin) throw new ConflictException('This session is not an impersonation');
+    await this.sessions.end(current);
+    const own = returnTo && returnTo.handle.userId === admin.id ? await this.sessions.find(returnTo.handle) : null;
+    await this.audit.record({
+      type: 'impersonation_ended',
+      actor: actorOf(current.record),
+      subject: current.record.handle.publicId,
+      ip,
+      detail: own ? 'back to the admin session' : "the admin's own session had ended: sign in again",
+    });
+    if (!own || !returnTo) return { response: { ended: true, restored: false, csrfToken: null }, cookie: null };
+    return {
+      response: { ended: true, restored: true, csrfToken: this.sessions.csrfToken(returnTo.secretId) },
+      cookie: { secretId: returnTo.secretId, expiresAt: own.absoluteExpiresAt },
+    };
   }
 
   profile(record: SessionRecord): ProfileDto {
@@ -205,6 +296,7 @@ export class AuthService {
       username: record.username,
       roles: record.roles,
       authenticatedAt: record.authenticatedAt === null ? null : isoTime(record.authenticatedAt),
+      impersonatedBy: record.impersonatedBy,
       session: {
         id: record.handle.publicId,
         deviceId: record.deviceId,
@@ -273,6 +365,7 @@ export class AuthService {
       lastActivityAt: isoTime(s.lastActivityAt),
       expiresAt: isoTime(this.sessions.expiresAt(s)),
       current: s.handle.publicId === current.handle.publicId,
+      impersonatedBy: s.impersonatedBy,
     };
   }
 }

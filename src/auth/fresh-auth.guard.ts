@@ -5,6 +5,7 @@ import { Clock } from '../common/clock';
 import { AuthConfig } from '../config/config';
 import { Sensitive } from './auth.decorators';
 import { SAFE_METHODS } from './csrf.guard';
+import { impersonationRestricted } from './impersonation.guard';
 
 export const REAUTHENTICATION_REQUIRED = 'reauthentication_required';
 
@@ -25,8 +26,11 @@ export class FreshAuthGuard implements CanActivate {
     if (!rule) return true;
     const req = context.switchToHttp().getRequest<Request>();
     if (rule === 'writes' && SAFE_METHODS.has(req.method)) return true;
-    const at = req.liveSession?.record.authenticatedAt ?? null;
+    const record = req.liveSession?.record;
+    const at = record?.authenticatedAt ?? null;
     if (at !== null && this.clock.now() - at <= this.config.reauthWindowMs) return true;
+    // An impersonation session carries its admin's proof and cannot make a new one.
+    if (record?.impersonatedBy) throw impersonationRestricted('A sensitive action past REAUTH_WINDOW');
     throw new ForbiddenException({
       statusCode: 403,
       message: `Confirm your password first (POST /auth/reauthenticate): this action needs a password proof from the last ${this.config.reauthWindowMs / 1000} s`,

@@ -9,6 +9,7 @@ import { AccessGuard } from '../auth/access.guard';
 import { AuthGuard } from '../auth/auth.guard';
 import { CsrfGuard } from '../auth/csrf.guard';
 import { FreshAuthGuard } from '../auth/fresh-auth.guard';
+import { ImpersonationGuard } from '../auth/impersonation.guard';
 import { RolesGuard } from '../auth/roles.guard';
 import { AllExceptionsFilter } from './all-exceptions.filter';
 import { Clock } from './clock';
@@ -63,6 +64,7 @@ export async function createControllerApp(controller: Type, providers: Provider[
       CsrfGuard,
       RolesGuard,
       FreshAuthGuard,
+      ImpersonationGuard,
       { provide: Clock, useValue: new Clock() },
       { provide: AuthConfig, useValue: loaded.auth },
       { provide: APP_GUARD, useClass: AccessGuard },
@@ -102,6 +104,7 @@ export async function createControllerApp(controller: Type, providers: Provider[
         requestCount: 1,
         authenticatedAt: Date.now(),
         suspicion: 'none',
+        impersonatedBy: null,
       };
       const session: RequestSession = { secretId, record, ended: false };
       sessions.set(secretId, session);

@@ -25,7 +25,8 @@ export class ErrorResponse {
     required: false,
     description:
       'A machine-readable reason where a client acts on it: `reauthentication_required` (403: confirm the ' +
-      'password with POST /auth/reauthenticate, then retry).',
+      'password with POST /auth/reauthenticate, then retry); `impersonation_restricted` (403: not in an ' +
+      'impersonation session; end it with POST /auth/impersonation/end).',
     example: 'reauthentication_required',
   })
   code?: string;

@@ -37,6 +37,7 @@ describe('loadConfig', () => {
     expect(config.session.maxSessionsPerUser).toBe(10);
     expect(config.auth.loginMaxFailures).toBe(5);
     expect(config.auth.loginWindowSeconds).toBe(900);
+    expect(config.auth.impersonationTimeoutMs).toBe(900_000);
     expect(config.auth.adminUsername).toBeUndefined();
     expect(config.auth.adminPassword).toBeUndefined();
   });
@@ -93,6 +94,7 @@ describe('loadConfig', () => {
       COOKIE_SECURE: 'maybe',
       REDIS_KEY_PREFIX: '{sess}',
       NODE_ENV: 'staging',
+      IMPERSONATION_TIMEOUT: '30',
     };
     let error: unknown;
     try {
@@ -200,6 +202,18 @@ describe('PASSWORD_HASH_CONCURRENCY', () => {
 
   it.each(['0', '-1', '1.5', 'two'])('refuses %s, naming the variable', (value) => {
     expect(problemsOf({ PASSWORD_HASH_CONCURRENCY: value }).join('\n')).toMatch(/^PASSWORD_HASH_CONCURRENCY /m);
+  });
+});
+
+describe('REVOCATION_REPLICA_WAIT', () => {
+  it('waits 500 ms by default; 0 turns the wait off', () => {
+    expect(loadConfig({}).redis.replicaWaitMs).toBe(500);
+    expect(loadConfig({ REVOCATION_REPLICA_WAIT: '150' }).redis.replicaWaitMs).toBe(150);
+    expect(loadConfig({ REVOCATION_REPLICA_WAIT: '0' }).redis.replicaWaitMs).toBe(0);
+  });
+
+  it.each(['-1', '1.5', 'half', '10001'])('refuses %s, naming the variable', (value) => {
+    expect(problemsOf({ REVOCATION_REPLICA_WAIT: value }).join('\n')).toMatch(/^REVOCATION_REPLICA_WAIT /m);
   });
 });
 

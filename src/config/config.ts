@@ -74,6 +74,13 @@ class EnvVars {
   })
   REDIS_KEY_PREFIX = 'sess:';
 
+  /** Milliseconds an ending waits for a replica to acknowledge it (Sentinel, Cluster); 0 = off. */
+  @Type(() => Number)
+  @IsInt({ message: 'REVOCATION_REPLICA_WAIT must be a whole number of milliseconds' })
+  @Min(0, { message: 'REVOCATION_REPLICA_WAIT must be 0 (off) or more milliseconds' })
+  @Max(10_000, { message: 'REVOCATION_REPLICA_WAIT must be at most 10000 ms' })
+  REVOCATION_REPLICA_WAIT = 500;
+
   @IsOptional()
   @Transform(({ value }) => parseList(value))
   @ArrayMinSize(1, { message: 'SESSION_SECRET must hold at least one secret' })
@@ -148,6 +155,12 @@ class EnvVars {
   @IsInt({ message: 'REAUTH_WINDOW must be a whole number of seconds' })
   @Min(1, { message: 'REAUTH_WINDOW must be positive' })
   REAUTH_WINDOW = 300;
+
+  @Type(() => Number)
+  @IsInt({ message: 'IMPERSONATION_TIMEOUT must be a whole number of seconds' })
+  @Min(60, { message: 'IMPERSONATION_TIMEOUT must be at least 60' })
+  @Max(86_400, { message: 'IMPERSONATION_TIMEOUT must be at most 86400 (a day)' })
+  IMPERSONATION_TIMEOUT = 900;
 
   @IsOptional()
   @Transform(({ value }) => parseList(value))
@@ -256,9 +269,15 @@ export class RedisConfig {
   declare readonly topology: RedisTopology;
   declare readonly keyPrefix: string;
   declare readonly password?: string;
+  /**
+   * On Sentinel and Cluster, how long a session ending waits for a replica to acknowledge it
+   * (REVOCATION_REPLICA_WAIT, src/redis/replica-wait.ts); 0 = not at all.
+   */
+  declare readonly replicaWaitMs: number;
 
-  constructor(fields: Fields<RedisConfig>) {
+  constructor(fields: Omit<Fields<RedisConfig>, 'replicaWaitMs'> & { replicaWaitMs?: number }) {
     Object.assign(this, fields);
+    this.replicaWaitMs = fields.replicaWaitMs ?? 500;
   }
 }
 
@@ -290,6 +309,8 @@ export class AuthConfig {
   declare readonly passwordHashConcurrency: number;
   /** How long after a password proof sensitive actions are allowed (REAUTH_WINDOW). */
   declare readonly reauthWindowMs: number;
+  /** The absolute lifetime of a session an admin starts as another user (IMPERSONATION_TIMEOUT). */
+  declare readonly impersonationTimeoutMs: number;
 
   constructor(fields: Omit<Fields<AuthConfig>, 'passwordHashConcurrency'> & { passwordHashConcurrency?: number }) {
     Object.assign(this, fields);
@@ -405,7 +426,12 @@ export function loadConfig(env: Env): Config {
       docsEnabled: v.DOCS_ENABLED,
       shutdownDrainMs: (v.SHUTDOWN_DRAIN ?? (production ? 5 : 0)) * 1000,
     }),
-    redis: new RedisConfig({ topology, keyPrefix: v.REDIS_KEY_PREFIX, password: v.REDIS_PASSWORD }),
+    redis: new RedisConfig({
+      topology,
+      keyPrefix: v.REDIS_KEY_PREFIX,
+      password: v.REDIS_PASSWORD,
+      replicaWaitMs: v.REVOCATION_REPLICA_WAIT,
+    }),
     session: new SessionConfig({
       secrets,
       secretGenerated: v.SESSION_SECRET === undefined,
@@ -425,6 +451,7 @@ export function loadConfig(env: Env): Config {
       loginWindowSeconds: v.LOGIN_WINDOW,
       passwordHashConcurrency: v.PASSWORD_HASH_CONCURRENCY,
       reauthWindowMs: v.REAUTH_WINDOW * 1000,
+      impersonationTimeoutMs: v.IMPERSONATION_TIMEOUT * 1000,
     }),
     audit: new AuditConfig({ maxEntries: v.AUDIT_MAX_ENTRIES }),
     legacy: new LegacySessionConfig({

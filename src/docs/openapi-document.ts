@@ -148,7 +148,8 @@ function addVerifyRoute(document: OpenAPIObject): void {
             'No live session (no cookie, a forged one, or a session that has ended). No body, no Set-Cookie.',
         },
         '403': errorBody(
-          'The user lacks the role asked for, or an unsafe original method came without a valid CSRF token',
+          'The user lacks the role asked for, an unsafe original method came without a valid CSRF token, or the ' +
+            'session is blocked by a theft signal until it re-authenticates (code reauthentication_required)',
         ),
         '503': errorBody('The session store cannot be reached'),
       },

@@ -130,7 +130,7 @@ export class LegacyAdoption {
     const device = field(session, ['deviceId']);
     const deviceId = typeof device === 'string' && DEVICE_ID.test(device) ? device : null;
     // The old session proved a password to the old app, not to this service: a sensitive action asks again.
-    const started = await this.sessions.start(user, context, deviceId, undefined, end, false);
+    const started = await this.sessions.start(user, context, deviceId, { notAfter: end, authenticatedAt: null });
     if (started === null) return new Refusal('user_changed', 'its user changed while it was adopted', name);
     const { secretId, record, ended } = started;
     const actor = { userId: user.id, username: user.username };

@@ -60,6 +60,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly replicaWaitTimeouts = new Counter({
+    name: 'session_replica_wait_timeouts_total',
+    help: 'Session endings (and the user changes behind them) that no replica acknowledged within REVOCATION_REPLICA_WAIT',
+    registers: [this.registry],
+  });
+
   readonly storeDuration = new Histogram({
     name: 'session_store_duration_seconds',
     help: 'Session reads on the request path',

@@ -63,13 +63,13 @@ const socket = {
 // so it never bounded the wait for a reply from a Redis that accepts bytes but does not answer.
 const commandOptions = { timeout: 0 };
 
-interface Connectable {
+export interface Connectable {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   connect(): Promise<unknown>;
   destroy(): unknown;
 }
 
-function createForTopology(config: RedisConfig): (Connectable & RedisClient) | null {
+export function createForTopology(config: RedisConfig): (Connectable & RedisClient) | null {
   const { topology, password } = config;
   switch (topology.kind) {
     case 'embedded':
@@ -115,7 +115,7 @@ type Reject = (error: Error) => void;
  * of it outlives its reply (long-lived garbage would cost more GC than the timer saved); the timer
  * runs only while calls are pending.
  */
-class Deadlines {
+export class Deadlines {
   private open = new Set<Reject>();
   private closed: Set<Reject>[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -175,7 +175,7 @@ class Deadlines {
  * The client as the service sees it: every command bounded by the shared deadlines, and a close
  * that waits for in-flight replies at most as long, then drops the connection.
  */
-function withDeadlines(inner: RedisClient & Pick<Connectable, 'destroy'>, timeoutMs: number): RedisClient {
+export function withDeadlines(inner: RedisClient & Pick<Connectable, 'destroy'>, timeoutMs: number): RedisClient {
   const deadlines = new Deadlines(timeoutMs);
   const client: Record<string, unknown> = {
     close: async () => {
@@ -200,21 +200,25 @@ export const redisClientProvider: Provider = {
   useFactory: async (config: RedisConfig): Promise<RedisClient | null> => {
     const client = createForTopology(config);
     if (!client) return null;
-    const logger = new Logger('Redis');
-    let lastError = '';
-    const onError = (error: unknown) => {
-      const message = error instanceof Error ? error.message : String(error);
-      // One line per distinct failure, not one per reconnect attempt.
-      if (message !== lastError) logger.error(`Redis error (${config.topology.kind}): ${message}`);
-      lastError = message;
-    };
-    client.on('error', onError);
-    client.on('node-error', onError);
-    client.on('ready', () => {
-      if (lastError) logger.log('Redis connection restored');
-      lastError = '';
-    });
-    await client.connect();
+    await connectLogged(client, config.topology.kind);
     return withDeadlines(client, COMMAND_TIMEOUT_MS);
   },
 };
+
+/** Connects, logging one line per distinct failure (not one per reconnect attempt) and the recovery. */
+export async function connectLogged(client: Connectable, label: string): Promise<void> {
+  const logger = new Logger('Redis');
+  let lastError = '';
+  const onError = (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    if (message !== lastError) logger.error(`Redis error (${label}): ${message}`);
+    lastError = message;
+  };
+  client.on('error', onError);
+  client.on('node-error', onError);
+  client.on('ready', () => {
+    if (lastError) logger.log(`Redis connection restored (${label})`);
+    lastError = '';
+  });
+  await client.connect();
+}

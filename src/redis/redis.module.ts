@@ -1,18 +1,22 @@
 import { Module, OnApplicationShutdown } from '@nestjs/common';
 import { RedisConfig } from '../config/config';
+import { MetricsModule } from '../metrics/metrics.module';
 import { EmbeddedDb } from './embedded-db';
 import { KeyLayout } from './key-layout';
 import { InjectRedis, REDIS_CLIENT, RedisClient, redisClientProvider } from './redis-client';
+import { ReplicaWait, replicaWaitProvider } from './replica-wait';
 import { EmbeddedStoreHealth, RedisStoreHealth, StoreHealth } from './store-health';
 import { storeProvider } from './store-provider';
 
 /**
- * The storage layer: the Redis client (null in the embedded mode), the key layout and the embedded
- * database. Feature modules import it and pick their store with `storeProvider`.
+ * The storage layer: the Redis client (null in the embedded mode), the connection session endings
+ * wait for a replica on (ReplicaWait), the key layout and the embedded database. Feature modules import it and pick their store with `storeProvider`.
  */
 @Module({
+  imports: [MetricsModule],
   providers: [
     redisClientProvider,
+    replicaWaitProvider,
     { provide: KeyLayout, inject: [RedisConfig], useFactory: (c: RedisConfig) => new KeyLayout(c.keyPrefix) },
     EmbeddedDb,
     storeProvider(StoreHealth, {
@@ -20,10 +24,13 @@ import { storeProvider } from './store-provider';
       memory: () => new EmbeddedStoreHealth(),
     }),
   ],
-  exports: [REDIS_CLIENT, KeyLayout, EmbeddedDb, StoreHealth],
+  exports: [REDIS_CLIENT, ReplicaWait, KeyLayout, EmbeddedDb, StoreHealth],
 })
 export class RedisModule implements OnApplicationShutdown {
-  constructor(@InjectRedis() private readonly redis: RedisClient | null) {}
+  constructor(
+    @InjectRedis() private readonly redis: RedisClient | null,
+    private readonly replicaWait: ReplicaWait,
+  ) {}
 
   /**
    * Nest runs onApplicationShutdown module by module, importers before the modules they import: a
@@ -33,6 +40,6 @@ export class RedisModule implements OnApplicationShutdown {
    * progress) have settled before the client closes; test/shutdown.e2e.spec.ts checks it.
    */
   async onApplicationShutdown(): Promise<void> {
-    await this.redis?.close().catch(() => undefined);
+    await Promise.all([this.redis?.close().catch(() => undefined), this.replicaWait.close().catch(() => undefined)]);
   }
 }

@@ -3,6 +3,7 @@ import { SessionConfig } from '../config/config';
 import { ACTIVITY_SHARDS, activityShardOf, familyRoles, KeyLayout, roleFamily } from '../redis/key-layout';
 import { InjectRedis, RedisClient } from '../redis/redis-client';
 import { runScript } from '../redis/redis-scripts';
+import { NoReplicaWait, ReplicaWait } from '../redis/replica-wait';
 import { META_FIELD, packMeta, packSession, unpackMeta, unpackSession } from './session-codec';
 import { handleFromPublicId, SessionHandle } from './session-ids';
 import {
@@ -73,6 +74,8 @@ export class RedisSessionStore extends SessionStore {
     @InjectRedis() private readonly redis: RedisClient,
     private readonly keys: KeyLayout,
     config: SessionConfig,
+    /** Endings return once a replica has them (Sentinel, Cluster): a failover right after a logout keeps it. */
+    private readonly replicas: ReplicaWait = new NoReplicaWait(redis),
   ) {
     super();
     this.idleMs = config.idleTimeoutMs;
@@ -154,11 +157,9 @@ export class RedisSessionStore extends SessionStore {
   }
 
   async destroy(handle: SessionHandle): Promise<boolean> {
-    const meta = await runScript<string | null>(
-      this.redis,
-      DESTROY_SESSION,
-      [this.keys.userSessions(handle.userId)],
-      [handle.hash],
+    const key = this.keys.userSessions(handle.userId);
+    const meta = await this.replicas.acknowledged(key, (redis) =>
+      runScript<string | null>(redis, DESTROY_SESSION, [key], [handle.hash]),
     );
     if (meta === null) return false;
     await this.unindex(rolesOf(meta), [handle]);
@@ -186,11 +187,10 @@ export class RedisSessionStore extends SessionStore {
   }
 
   async destroyForUser(userId: string, filter: EndFilter): Promise<SessionHandle[]> {
-    const [meta, ...hashes] = await runScript<string[]>(
-      this.redis,
-      DESTROY_FOR_USER,
-      [this.keys.userSessions(userId)],
-      [filter.exceptHash ?? '', filter.deviceId ?? ''],
+    const key = this.keys.userSessions(userId);
+    // Also covers the user change written just before, on the same hash tag (RedisUserStore).
+    const [meta, ...hashes] = await this.replicas.acknowledged(key, (redis) =>
+      runScript<string[]>(redis, DESTROY_FOR_USER, [key], [filter.exceptHash ?? '', filter.deviceId ?? '']),
     );
     const ended = hashes.map((h) => handleOf(userId, h));
     await this.unindex(rolesOf(meta), ended);

@@ -22,6 +22,7 @@ describe('session codec', () => {
     requestCount: 4321,
     authenticatedAt: 1_764_000_300_000,
     suspicion: 'none',
+    impersonatedBy: null,
   };
   const meta = unpackMeta(packMeta(record.username, record.roles))!;
 
@@ -34,7 +35,7 @@ describe('session codec', () => {
   it('packs a session, a desktop browser user agent included, in under 100 bytes', () => {
     const value = packSession(record);
     expect(Buffer.byteLength(value)).toBeLessThan(100);
-    expect(value.split(SEP)).toHaveLength(11);
+    expect(value.split(SEP)).toHaveLength(12);
   });
 
   it('reads values written before the user agent was kept (8 fields) with an empty one, authenticated at login', () => {
@@ -53,6 +54,19 @@ describe('session codec', () => {
       .slice(0, 10)
       .join(SEP);
     expect(unpackSession(handle, old, meta)).toEqual(record);
+  });
+
+  it("reads values written before impersonation was kept (11 fields) as the user's own session", () => {
+    const old = packSession({ ...record, impersonatedBy: { id: newUserId(), username: 'root' } })
+      .split(SEP)
+      .slice(0, 11)
+      .join(SEP);
+    expect(unpackSession(handle, old, meta)).toEqual(record);
+  });
+
+  it('keeps the admin behind an impersonation session', () => {
+    const impersonated = { ...record, impersonatedBy: { id: newUserId(), username: 'support.admin' } };
+    expect(unpackSession(handle, packSession(impersonated), meta)).toEqual(impersonated);
   });
 
   it.each(['flagged', 'blocked'] as const)('keeps a %s suspicion', (suspicion) => {
@@ -82,7 +96,8 @@ describe('session codec', () => {
   it.each([
     ['another layout', 'un'],
     ['too few fields', ['1', '2', '3'].join(SEP)],
-    ['too many fields', ['1', '1', '1', '1', '', '', '', '', '', '1', '', 'x'].join(SEP)],
+    ['too many fields', ['1', '1', '1', '1', '', '', '', '', '', '1', '', '', 'x'].join(SEP)],
+    ['an impersonator without a name', ['1', '1', '1', '1', '', '', '', '', '', '1', '', 'abc'].join(SEP)],
     ['a bad authenticatedAt', ['1', '1', '1', '1', '', '', '', '', '', 'z!'].join(SEP)],
     ['an unknown suspicion', ['1', '1', '1', '1', '', '', '', '', '', '1', 'x'].join(SEP)],
     ['a bad number', ['zz!', '1', '1', '1', '', '', '', ''].join(SEP)],

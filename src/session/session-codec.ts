@@ -1,19 +1,20 @@
 import { SessionHandle } from './session-ids';
-import { SessionRecord, Suspicion } from './session-store';
+import { Impersonator, SessionRecord, Suspicion } from './session-store';
 import { cleanUserAgent, compactUserAgent, expandUserAgent } from './user-agent';
 
 /**
  * How a session is packed into one field value of its user's sessions hash. One short string per
  * session instead of a hash of ten fields is most of what keeps a session under 370 bytes in Redis.
  *
- * Value: `a␟n␟c␟d␟device␟browser␟os␟ip␟ua␟t␟s`, where ␟ is U+001F (no field can hold it: device ids
+ * Value: `a␟n␟c␟d␟device␟browser␟os␟ip␟ua␟t␟s␟i`, where ␟ is U+001F (no field can hold it: device ids
  * are validated, user agents are stripped of control characters) and the numbers are base 36:
  * a = lastActivityAt, n = requestCount, c = createdAt, d = absoluteExpiresAt - createdAt, ua = the
  * user agent compacted (user-agent.ts), t = authenticatedAt ('' = never: an adopted session),
- * s = suspicion ('' none, 'f' flagged, 'b' blocked). The
+ * s = suspicion ('' none, 'f' flagged, 'b' blocked), i = the impersonating admin as `<id>:<username>`
+ * ('' for the user's own session). The
  * activity script rewrites only a and n, so they come first. Values written before the user agent
  * was kept have 8 fields and read with ua = ''; values without t read with t = createdAt (they began
- * with a login); values without s read as not suspicious. The user's name and roles are stored once per user, in the
+ * with a login); values without s read as not suspicious, values without i as the user's own. The user's name and roles are stored once per user, in the
  * field META_FIELD (`username␟role,role`), and read with the session by the same HMGET.
  */
 export const SEP = '\x1f';
@@ -37,7 +38,15 @@ export function packSession(r: SessionRecord): string {
     compactUserAgent(cleanUserAgent(r.userAgent)),
     r.authenticatedAt === null ? '' : int36(r.authenticatedAt),
     SUSPICION_CODES[r.suspicion],
+    r.impersonatedBy === null ? '' : `${r.impersonatedBy.id}:${text(r.impersonatedBy.username)}`,
   ].join(SEP);
+}
+
+/** `<id>:<username>` (ids have no colon); undefined for a value this codec did not write. */
+function unpackImpersonator(value: string): Impersonator | null | undefined {
+  if (value === '') return null;
+  const at = value.indexOf(':');
+  return at > 0 && at < value.length - 1 ? { id: value.slice(0, at), username: value.slice(at + 1) } : undefined;
 }
 
 const SUSPICION_CODES: Record<Suspicion, string> = { none: '', flagged: 'f', blocked: 'b' };
@@ -63,7 +72,7 @@ export function unpackMeta(meta: string | null | undefined): UserMeta | null {
 /** The session, or null when the value is not one this codec wrote (e.g. data of another layout). */
 export function unpackSession(handle: SessionHandle, value: string, meta: UserMeta): SessionRecord | null {
   const f = value.split(SEP);
-  if (f.length < 8 || f.length > 11) return null;
+  if (f.length < 8 || f.length > 12) return null;
   const lastActivityAt = num36(f[0]);
   const requestCount = num36(f[1]);
   const createdAt = num36(f[2]);
@@ -73,6 +82,8 @@ export function unpackSession(handle: SessionHandle, value: string, meta: UserMe
   if (Number.isNaN(authenticatedAt)) return null;
   const suspicion = f.length < 11 ? 'none' : SUSPICIONS[f[10]];
   if (suspicion === undefined) return null;
+  const impersonatedBy = f.length < 12 ? null : unpackImpersonator(f[11]);
+  if (impersonatedBy === undefined) return null;
   return {
     handle,
     username: meta.username,
@@ -88,5 +99,6 @@ export function unpackSession(handle: SessionHandle, value: string, meta: UserMe
     requestCount,
     authenticatedAt,
     suspicion,
+    impersonatedBy,
   };
 }

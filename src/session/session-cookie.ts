@@ -51,19 +51,7 @@ export class SessionCookie {
    * id this service mints; null otherwise. Says nothing yet about whether the session is alive.
    */
   read(req: Pick<IncomingMessage, 'headers'>): CookieSession | null {
-    const header = req.headers.cookie;
-    // Cheap test first: most anonymous requests carry no cookie of ours.
-    if (header === undefined || !header.includes(this.config.cookieName)) return null;
-    const value = parse(header)[this.config.cookieName];
-    if (value === undefined) return null;
-    const known = this.verified.get(value);
-    if (known !== undefined) return known;
-    const session = this.verify(value);
-    if (session !== null) {
-      if (this.verified.size >= VERIFIED_MAX) this.verified.clear();
-      this.verified.set(value, session);
-    }
-    return session;
+    return this.readNamed(req, this.config.cookieName);
   }
 
   /** Sets the cookie of a new session, signed with the first secret, until its absolute deadline. */
@@ -76,6 +64,46 @@ export class SessionCookie {
 
   clear(res: Response): void {
     res.clearCookie(this.config.cookieName, this.attributes);
+  }
+
+  /**
+   * The admin's own session while they impersonate a user: the same signed value the session cookie
+   * held, under `<name>-return` with the same attributes (HttpOnly, Secure and `__Host-` in
+   * production), until the impersonation's deadline. POST /auth/impersonation/end puts it back.
+   */
+  writeReturn(res: Response, secretId: string, expiresAt: number): void {
+    res.cookie(this.returnName, SIGNED + sign(secretId, this.config.secrets[0]), {
+      ...this.attributes,
+      expires: new Date(expiresAt),
+    });
+  }
+
+  readReturn(req: Pick<IncomingMessage, 'headers'>): CookieSession | null {
+    return this.readNamed(req, this.returnName);
+  }
+
+  clearReturn(res: Response): void {
+    res.clearCookie(this.returnName, this.attributes);
+  }
+
+  private get returnName(): string {
+    return `${this.config.cookieName}-return`;
+  }
+
+  private readNamed(req: Pick<IncomingMessage, 'headers'>, name: string): CookieSession | null {
+    const header = req.headers.cookie;
+    // Cheap test first: most anonymous requests carry no cookie of ours.
+    if (header === undefined || !header.includes(name)) return null;
+    const value = parse(header)[name];
+    if (value === undefined) return null;
+    const known = this.verified.get(value);
+    if (known !== undefined) return known;
+    const session = this.verify(value);
+    if (session !== null) {
+      if (this.verified.size >= VERIFIED_MAX) this.verified.clear();
+      this.verified.set(value, session);
+    }
+    return session;
   }
 
   private verify(value: string): CookieSession | null {

@@ -109,18 +109,20 @@ return { f[2], string.format('%.0f', x) }
 `);
 
 /**
- * The packed session value (session-codec.ts) as a Lua table of its 11 fields, an older value padded
- * as the codec reads it (no user agent: ''; no authenticatedAt: createdAt; no suspicion: '').
+ * The packed session value (session-codec.ts) as a Lua table of its 12 fields, an older value padded
+ * as the codec reads it (no user agent: ''; no authenticatedAt: createdAt; no suspicion: ''; no
+ * impersonator: '').
  * Returns nil for a value of another layout.
  */
 const SESSION_FIELDS = `
 local function sessionFields(value)
   local f = {}
   for part in string.gmatch(value .. '\\31', '([^\\31]*)\\31') do f[#f + 1] = part end
-  if #f < 8 or #f > 11 then return nil end
+  if #f < 8 or #f > 12 then return nil end
   if #f < 9 then f[9] = '' end
   if #f < 10 then f[10] = f[3] end
   if #f < 11 then f[11] = '' end
+  if #f < 12 then f[12] = '' end
   return f
 end
 `;

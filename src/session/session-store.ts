@@ -24,6 +24,14 @@ export interface SessionRecord {
    * browser than its login's (audited once); `blocked` while it must pass POST /auth/reauthenticate.
    */
   suspicion: Suspicion;
+  /** The admin who started this session as its user (POST /admin/users/{userId}/impersonate); null for the user's own. */
+  impersonatedBy: Impersonator | null;
+}
+
+/** The admin behind an impersonation session. */
+export interface Impersonator {
+  id: string;
+  username: string;
 }
 
 export type Suspicion = 'none' | 'flagged' | 'blocked';

@@ -6,6 +6,7 @@ import { SessionConfig } from '../config/config';
 import { MetricsModule } from '../metrics/metrics.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { RedisModule } from '../redis/redis.module';
+import { ReplicaWait } from '../redis/replica-wait';
 import { storeProvider } from '../redis/store-provider';
 import { ActivityTracker } from './activity-tracker';
 import { MemorySessionStore } from './memory-session-store';
@@ -22,8 +23,8 @@ import { VerifyRoute } from './verify-route';
   imports: [RedisModule, ClockModule, AuditModule, MetricsModule],
   providers: [
     storeProvider(SessionStore, {
-      inject: [SessionConfig],
-      redis: (client, keys, config) => new RedisSessionStore(client, keys, config),
+      inject: [SessionConfig, ReplicaWait],
+      redis: (client, keys, config, replicas) => new RedisSessionStore(client, keys, config, replicas),
       memory: (db, config) => new MemorySessionStore(db, config),
     }),
     ActivityTracker,

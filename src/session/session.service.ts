@@ -7,7 +7,15 @@ import { SessionConfig } from '../config/config';
 import { ActivityTracker } from './activity-tracker';
 import { cleanUserAgent } from './user-agent';
 import { handleFromSessionId, newSessionId, SessionHandle } from './session-ids';
-import { EndFilter, expiresAt, SessionPage, SessionRecord, SessionStats, SessionStore } from './session-store';
+import {
+  EndFilter,
+  expiresAt,
+  Impersonator,
+  SessionPage,
+  SessionRecord,
+  SessionStats,
+  SessionStore,
+} from './session-store';
 import type { RequestSession } from './session.middleware';
 
 export interface SessionUser {
@@ -47,6 +55,17 @@ function describeAgent(header: string | undefined): { userAgent: string; browser
   return { userAgent, browser: name(parsed.browser).slice(0, 64), os: name(parsed.os).slice(0, 64) };
 }
 
+export interface StartOptions {
+  /** The session the request came with: it ends (a login over it). */
+  replacing?: RequestSession;
+  /** Brings the absolute deadline forward (an adopted legacy session keeps its own end; an impersonation is short). */
+  notAfter?: number;
+  /** The password proof the session starts with: now by default; null for one that began without (adopted). */
+  authenticatedAt?: number | null;
+  /** The admin who starts it as the user (impersonation). */
+  impersonatedBy?: Impersonator | null;
+}
+
 /** Starts, reads and ends sessions; the one place that knows how a login becomes a session. */
 @Injectable()
 export class SessionService {
@@ -61,18 +80,15 @@ export class SessionService {
    * Starts a session for a user who just proved who they are: a new id every time, so a cookie
    * planted before login is never adopted, and the session the request came with (`replacing`),
    * if any, ends. Null when the user was changed, disabled or deleted after their credentials were
-   * read; then no cookie must be set, so the refusal looks like a wrong password. `notAfter` brings
-   * the absolute deadline forward (an adopted legacy session keeps its own end).
+   * read; then no cookie must be set, so the refusal looks like a wrong password.
    */
   async start(
     user: SessionUser,
     context: LoginContext,
     deviceId: string | null,
-    replacing?: RequestSession,
-    notAfter = Infinity,
-    /** False for a session that did not begin with a password (an adopted one): never authenticated. */
-    withPassword = true,
+    options: StartOptions = {},
   ): Promise<StartedSession | null> {
+    const { replacing, notAfter = Infinity, authenticatedAt, impersonatedBy = null } = options;
     if (replacing) await this.end(replacing);
     const secretId = newSessionId(user.id);
     const handle = handleFromSessionId(secretId);
@@ -89,12 +105,14 @@ export class SessionService {
       lastActivityAt: now,
       absoluteExpiresAt: Math.min(now + this.config.absoluteTimeoutMs, notAfter),
       requestCount: 1,
-      authenticatedAt: withPassword ? now : null,
+      authenticatedAt: authenticatedAt === undefined ? now : authenticatedAt,
       suspicion: 'none',
+      impersonatedBy,
     };
     const { created, ended } = await this.store.create(record, {
       now,
-      maxPerUser: this.config.maxSessionsPerUser,
+      // An admin's look at a user's account must not push out one of the user's own sessions.
+      maxPerUser: impersonatedBy === null ? this.config.maxSessionsPerUser : 0,
       userVersion: user.version,
     });
     if (!created) return null;
@@ -139,6 +157,11 @@ export class SessionService {
     const given = Buffer.from(token);
     if (given.length !== 43) return false;
     return this.config.secrets.some((secret) => timingSafeEqual(Buffer.from(this.sign(secret, secretId)), given));
+  }
+
+  /** The live session, or null (one read). */
+  find(handle: SessionHandle): Promise<SessionRecord | null> {
+    return this.store.get(handle, this.clock.now());
   }
 
   /** A user's live sessions, newest activity first. */

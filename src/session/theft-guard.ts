@@ -12,7 +12,12 @@ import { theftSignal } from './theft-signals';
 export type TheftVerdict = 'ok' | 'blocked' | 'revoked';
 
 /** While a session is blocked, only these answer: proving the password, getting the token for it, signing out. */
-const OPEN_WHILE_BLOCKED = new Set(['POST /auth/reauthenticate', 'GET /auth/csrf', 'POST /auth/logout']);
+const OPEN_WHILE_BLOCKED = new Set([
+  'POST /auth/reauthenticate',
+  'GET /auth/csrf',
+  'POST /auth/logout',
+  'POST /auth/impersonation/end',
+]);
 
 export const BLOCKED_BODY = {
   statusCode: 403,

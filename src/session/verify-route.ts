@@ -10,6 +10,7 @@ import { ActivityTracker } from './activity-tracker';
 import { SessionCookie } from './session-cookie';
 import { SessionService } from './session.service';
 import { SessionStore } from './session-store';
+import { BLOCKED_BODY } from './theft-guard';
 
 export const VERIFY_PATH = '/auth/verify';
 const VERIFY_WITH_QUERY = `${VERIFY_PATH}?`;
@@ -121,7 +122,11 @@ export class VerifyRoute {
           send(401, []);
           return;
         }
-        if (
+        if (record.suspicion === 'blocked') {
+          // Blocked by a theft signal (SUSPICIOUS_SESSION_ACTION=reauthenticate) until the password is
+          // proved to the service itself: the upstream apps behind the gateway are closed to it too.
+          send(403, [], BLOCKED_BODY);
+        } else if (
           changesSomething(req) &&
           !this.sessions.verifyCsrf(named.secretId, req.headers['x-csrf-token'] as string | undefined)
         ) {

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { KeyLayout } from '../redis/key-layout';
 import { InjectRedis, RedisClient } from '../redis/redis-client';
 import { runScript, script } from '../redis/redis-scripts';
+import { NoReplicaWait, ReplicaWait } from '../redis/replica-wait';
 import { User, UserChanges, UserPage, UserStore, usernameKey } from './user-store';
 
 type Fields = Record<string, string>;
@@ -46,12 +47,18 @@ function fromFields(f: Fields): User | null {
  * Users in Redis: `{u:<id>}:user` (hash, beside that user's sessions), `{users}:names`
  * (lower-cased username -> id, the uniqueness claim), `{users}:all` (ids by creation time) and
  * `{users}:hash-profiles` (the timing profiles of imported hashes).
+ *
+ * A change of roles, password or the disabled flag, and a deletion, go out on the connection the
+ * session endings wait for a replica on (ReplicaWait.ahead): UsersService ends the user's sessions
+ * right after each, on the same hash tag, and that one wait covers the change too. A change lost
+ * in a failover would bring back the old password, roles or the deleted user.
  */
 @Injectable()
 export class RedisUserStore extends UserStore {
   constructor(
     @InjectRedis() private readonly redis: RedisClient,
     private readonly keys: KeyLayout,
+    private readonly replicas: ReplicaWait = new NoReplicaWait(redis),
   ) {
     super();
   }
@@ -80,7 +87,8 @@ export class RedisUserStore extends UserStore {
     if (changes.roles !== undefined) fields.push('roles', changes.roles.join(','));
     if (changes.disabled !== undefined) fields.push('disabled', changes.disabled ? '1' : '0');
     if (fields.length > 0) {
-      const updated = await runScript<number>(this.redis, UPDATE_USER, [this.keys.user(id)], fields);
+      const key = this.keys.user(id);
+      const updated = await this.replicas.ahead(key, (redis) => runScript<number>(redis, UPDATE_USER, [key], fields));
       if (updated !== 1) return null;
     }
     return this.findById(id);
@@ -94,7 +102,8 @@ export class RedisUserStore extends UserStore {
     const user = await this.findById(id);
     if (!user) return false;
     // The record goes first: a crash after it leaves a stale name claim, never a user without a name.
-    await this.redis.del(this.keys.user(id));
+    const key = this.keys.user(id);
+    await this.replicas.ahead(key, (redis) => redis.del(key));
     await this.redis.zRem(this.keys.users(), id);
     await this.redis.hDel(this.keys.usernames(), usernameKey(user.username));
     return true;

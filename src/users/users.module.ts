@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
 import { ClockModule } from '../common/clock.module';
 import { RedisModule } from '../redis/redis.module';
+import { ReplicaWait } from '../redis/replica-wait';
 import { storeProvider } from '../redis/store-provider';
 import { SessionModule } from '../session/session.module';
 import { MemoryUserStore } from './memory-user-store';
@@ -15,7 +16,8 @@ import { UsersService } from './users.service';
   providers: [
     PasswordHasher,
     storeProvider(UserStore, {
-      redis: (client, keys) => new RedisUserStore(client, keys),
+      inject: [ReplicaWait],
+      redis: (client, keys, replicas) => new RedisUserStore(client, keys, replicas),
       memory: (db) => new MemoryUserStore(db),
     }),
     UsersService,

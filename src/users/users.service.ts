@@ -144,6 +144,13 @@ export class UsersService implements OnApplicationBootstrap {
     return { user: updated, ended };
   }
 
+  /** The user, or 404. */
+  async get(id: string): Promise<User> {
+    const user = await this.store.findById(this.checkId(id));
+    if (!user) throw new NotFoundException('User not found');
+    return user;
+  }
+
   async remove(id: string, actor: AuditActor, ip?: string): Promise<DeletedUserDto> {
     if (id === actor.userId) throw new ConflictException('You cannot delete yourself');
     if (!(await this.store.delete(this.checkId(id)))) throw new NotFoundException('User not found');

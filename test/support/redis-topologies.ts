@@ -39,7 +39,7 @@ function installExitHook(): void {
   });
 }
 
-interface ManagedNode {
+export interface ManagedNode {
   port: number;
   args: string[];
   logFile: string;
@@ -47,7 +47,7 @@ interface ManagedNode {
   spawnError?: Error;
 }
 
-function spawnNode(node: ManagedNode): ChildProcess {
+export function spawnNode(node: ManagedNode): ChildProcess {
   installExitHook();
   // stdout/stderr go to <log>.out: errors before the log file is opened (bad config) land there.
   const out = openSync(`${node.logFile}.out`, 'a');
@@ -69,11 +69,11 @@ function spawnNode(node: ManagedNode): ChildProcess {
   return child;
 }
 
-function isRunning(child: ChildProcess | undefined): child is ChildProcess {
+export function isRunning(child: ChildProcess | undefined): child is ChildProcess {
   return !!child && child.exitCode === null && child.signalCode === null && child.pid !== undefined;
 }
 
-async function killChild(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+export async function killChild(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   if (!isRunning(child)) return;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
@@ -107,7 +107,7 @@ function logTail(node: ManagedNode, lines = 15): string {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Runs redis-cli against one port; rejects on a non-zero exit, a timeout or an error reply. */
-function cli(port: number, args: string[], timeoutMs = 2_000): Promise<string> {
+export function cli(port: number, args: string[], timeoutMs = 2_000): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       'redis-cli',
@@ -125,7 +125,7 @@ function cli(port: number, args: string[], timeoutMs = 2_000): Promise<string> {
   });
 }
 
-function infoField(info: string, field: string): string | undefined {
+export function infoField(info: string, field: string): string | undefined {
   const match = new RegExp(`^${field}:(.*)$`, 'm').exec(info);
   return match?.[1].trim();
 }
@@ -134,7 +134,7 @@ function infoField(info: string, field: string): string | undefined {
  * Polls `check` until it returns true or the deadline passes; the error names what was awaited and
  * the last observed state (what `check` last returned as a string, or the last exception).
  */
-async function waitFor(
+export async function waitFor(
   what: string,
   timeoutMs: number,
   check: () => Promise<true | string>,
@@ -168,7 +168,7 @@ function canListen(port: number): Promise<boolean> {
  * `count` distinct free ports. With `clusterBus`, port + 10000 (Redis' default cluster bus port)
  * must be a valid, free port as well.
  */
-async function freePorts(count: number, clusterBus = false): Promise<number[]> {
+export async function freePorts(count: number, clusterBus = false): Promise<number[]> {
   const ports: number[] = [];
   for (let attempt = 0; ports.length < count; attempt++) {
     if (attempt > count * 50) throw new Error(`Could not find ${count} free loopback ports`);
@@ -181,7 +181,7 @@ async function freePorts(count: number, clusterBus = false): Promise<number[]> {
   return ports;
 }
 
-async function waitUntilAnswers(node: ManagedNode, timeoutMs = START_TIMEOUT_MS): Promise<void> {
+export async function waitUntilAnswers(node: ManagedNode, timeoutMs = START_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const child: ChildProcess | undefined = node.child;
@@ -238,7 +238,7 @@ interface ClusterNodeLine {
   slots: string[];
 }
 
-function parseClusterNodes(text: string): ClusterNodeLine[] {
+export function parseClusterNodes(text: string): ClusterNodeLine[] {
   return text
     .trim()
     .split('\n')
@@ -438,6 +438,35 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
 // Sentinel
 // ---------------------------------------------------------------------------------------------
 
+/** A plain (not clustered) redis-server of a test topology: no persistence, full syncs at once. */
+export function dataNode(dir: string, port: number, extra: string[]): ManagedNode {
+  const logFile = join(dir, `redis-${port}.log`);
+  return {
+    port,
+    logFile,
+    args: [
+      '--port',
+      String(port),
+      '--bind',
+      HOST,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      // The first full sync starts at once, not after the default 5 s.
+      '--repl-diskless-sync-delay',
+      '0',
+      '--dbfilename',
+      `dump-${port}.rdb`,
+      '--dir',
+      dir,
+      '--logfile',
+      logFile,
+      ...extra,
+    ],
+  };
+}
+
 export interface RedisSentinelTopology {
   sentinels: RedisNodeAddress[];
   masterName: string;
@@ -493,30 +522,7 @@ export async function startRedisSentinel(
     masterPort = mPort;
     replicaPort = rPort;
     for (const port of [masterPort, replicaPort]) {
-      const logFile = join(dir, `redis-${port}.log`);
-      const node: ManagedNode = {
-        port,
-        logFile,
-        args: [
-          '--port',
-          String(port),
-          '--bind',
-          HOST,
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--repl-diskless-sync-delay',
-          '0',
-          '--dbfilename',
-          `dump-${port}.rdb`,
-          '--dir',
-          dir,
-          '--logfile',
-          logFile,
-          ...(port === replicaPort ? ['--replicaof', HOST, String(masterPort)] : []),
-        ],
-      };
+      const node = dataNode(dir, port, port === replicaPort ? ['--replicaof', HOST, String(masterPort)] : []);
       dataNodes.set(port, node);
       spawnNode(node);
     }

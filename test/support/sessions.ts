@@ -138,3 +138,29 @@ export async function activityMembers(
   );
   return shards.flat().filter((member) => member.startsWith(`${userId}.`));
 }
+
+/** A browser during an impersonation: the impersonation session, and the admin's kept to return to. */
+export interface Impersonating extends LoggedIn {
+  /** `<name>-return=<the admin's cookie value>`. */
+  returnCookie: string;
+}
+
+/** `name=value` of the cookie `name` a response set (not a clearing one); undefined when none. */
+export function setCookieNamed(res: request.Response, name: string): string | undefined {
+  const list = (res.headers['set-cookie'] as unknown as string[] | undefined) ?? [];
+  const found = list.find((c) => c.startsWith(`${name}=`) && !c.includes('Expires=Thu, 01 Jan 1970'));
+  return found?.split(';')[0];
+}
+
+/** POST /admin/users/{userId}/impersonate as `admin`: the cookies and token the browser then holds. */
+export async function startImpersonation(http: Server, admin: LoggedIn, userId: string): Promise<Impersonating> {
+  const res = await as(http, admin).post(`/admin/users/${userId}/impersonate`).expect(200);
+  const name = admin.cookie.slice(0, admin.cookie.indexOf('='));
+  const body = res.body as LoggedIn['body'];
+  return {
+    cookie: setCookieNamed(res, name)!,
+    returnCookie: setCookieNamed(res, `${name}-return`)!,
+    csrfToken: body.csrfToken,
+    body,
+  };
+}

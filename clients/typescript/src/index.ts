@@ -112,8 +112,18 @@ function isRemoval(attributes: string[]): boolean {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Routes whose 401 means a wrong password, not a dead session: a session held here lives on. */
 const PASSWORD_CHECKS = new Set(['/auth/login', '/auth/reauthenticate']);
-/** Routes whose 200 body carries the session's `csrfToken` (a password change starts a new session). */
-const CSRF_SOURCES = new Set(['/auth/login', '/auth/csrf', '/auth/password']);
+/**
+ * Routes whose 200 body carries the `csrfToken` of the session the cookie now holds: a password
+ * change and an impersonation start a new session; ending an impersonation goes back to the
+ * admin's (null when that one had ended: then there is no session any more).
+ */
+const CSRF_SOURCES = new Set([
+  '/auth/login',
+  '/auth/csrf',
+  '/auth/password',
+  '/admin/users/{userId}/impersonate',
+  '/auth/impersonation/end',
+]);
 
 function inBrowser(): boolean {
   return 'document' in globalThis || 'WorkerGlobalScope' in globalThis;
@@ -142,6 +152,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       else if (response.ok && CSRF_SOURCES.has(schemaPath)) {
         const body = (await response.clone().json()) as { csrfToken?: unknown };
         if (typeof body.csrfToken === 'string') csrfToken = body.csrfToken;
+        else if (body.csrfToken === null) forget();
       }
     },
   };

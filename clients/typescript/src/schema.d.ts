@@ -147,6 +147,28 @@ export interface paths {
         patch: operations["updateUser"];
         trace?: never;
     };
+    "/admin/users/{userId}/impersonate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a session as the user (not an admin) for support: marked with the caller, at most
+         *     IMPERSONATION_TIMEOUT long, audited with the caller as the actor of everything done in it. Sets
+         *     its cookie and keeps the caller's own session in a return cookie: POST /auth/impersonation/end
+         *     goes back. The session cannot reach this API, change the password or re-authenticate.
+         */
+        post: operations["impersonateUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/users/{userId}/sessions": {
         parameters: {
             query?: never;
@@ -194,6 +216,26 @@ export interface paths {
         post?: never;
         /** Ends the caller's session(s) on one device. */
         delete: operations["revokeMyDevice"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/impersonation/end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ends an impersonation (POST /admin/users/{userId}/impersonate): the impersonation session ends
+         *     and the admin's own session cookie is set again, when that session is still alive.
+         */
+        post: operations["endImpersonation"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -410,6 +452,8 @@ export interface components {
             deviceId: string | null;
             expiresAt: string;
             id: string;
+            /** @description The admin who started this session as the user (impersonation); null for the user's own. */
+            impersonatedBy: components["schemas"]["ImpersonatorDto"] | null;
             ip: string;
             lastActivityAt: string;
             os: string;
@@ -448,7 +492,7 @@ export interface components {
             /** @description A public session id, a user id, the username a failed login named, or `users` for an import. */
             subject: string;
             /** @enum {string} */
-            type: "login" | "login_failure" | "logout" | "session_revoked" | "session_expired" | "user_created" | "user_updated" | "user_deleted" | "users_imported" | "password_rehashed" | "session_adopted" | "session_adoption_refused" | "password_changed" | "reauthenticated" | "session_suspicious";
+            type: "login" | "login_failure" | "logout" | "session_revoked" | "session_expired" | "user_created" | "user_updated" | "user_deleted" | "users_imported" | "password_rehashed" | "session_adopted" | "session_adoption_refused" | "password_changed" | "reauthenticated" | "session_suspicious" | "impersonation_started" | "impersonation_ended";
         };
         AuditPageDto: {
             events: components["schemas"]["AuditEventDto"][];
@@ -490,7 +534,7 @@ export interface components {
         };
         ErrorResponse: {
             /**
-             * @description A machine-readable reason where a client acts on it: `reauthentication_required` (403: confirm the password with POST /auth/reauthenticate, then retry).
+             * @description A machine-readable reason where a client acts on it: `reauthentication_required` (403: confirm the password with POST /auth/reauthenticate, then retry); `impersonation_restricted` (403: not in an impersonation session; end it with POST /auth/impersonation/end).
              * @example reauthentication_required
              */
             code?: string;
@@ -542,6 +586,25 @@ export interface components {
             };
             /** @enum {string} */
             status: "ok" | "error" | "shutting_down";
+        };
+        ImpersonationEndedDto: {
+            /** @description The CSRF token of the admin's restored session; null when it was not restored. */
+            csrfToken: string | null;
+            ended: boolean;
+            /** @description Whether the admin's own session was still alive and its cookie is set again; when false, sign in again. */
+            restored: boolean;
+        };
+        ImpersonationStartedDto: {
+            /** @description Send as X-CSRF-Token on every state-changing request of this session. */
+            csrfToken: string;
+            /** @description The admin (the caller): the new session is marked with it, and the audit log names it as the actor. */
+            impersonatedBy: components["schemas"]["ImpersonatorDto"];
+            session: components["schemas"]["NewSessionDto"];
+            user: components["schemas"]["SessionUserDto"];
+        };
+        ImpersonatorDto: {
+            id: string;
+            username: string;
         };
         ImportResultDto: {
             /** @description Users created. */
@@ -600,6 +663,8 @@ export interface components {
             deviceId: string | null;
             expiresAt: string;
             id: string;
+            /** @description The admin who started this session as the user (impersonation); null for the user's own. */
+            impersonatedBy: components["schemas"]["ImpersonatorDto"] | null;
             ip: string;
             lastActivityAt: string;
             /** @description The operating system as the detection library names it, e.g. "Linux"; "" when unknown. */
@@ -624,6 +689,8 @@ export interface components {
              *     for a session adopted from another app, which never did. Sensitive actions need it within REAUTH_WINDOW.
              */
             authenticatedAt: string | null;
+            /** @description The admin acting as this user (an impersonation session, POST /admin/users/{userId}/impersonate); null otherwise. */
+            impersonatedBy: components["schemas"]["ImpersonatorDto"] | null;
             roles: string[];
             session: components["schemas"]["CurrentSessionDto"];
             userId: string;
@@ -721,7 +788,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only events of this type. */
-                type?: "login" | "login_failure" | "logout" | "session_revoked" | "session_expired" | "user_created" | "user_updated" | "user_deleted" | "users_imported" | "password_rehashed" | "session_adopted" | "session_adoption_refused" | "password_changed" | "reauthenticated" | "session_suspicious";
+                type?: "login" | "login_failure" | "logout" | "session_revoked" | "session_expired" | "user_created" | "user_updated" | "user_deleted" | "users_imported" | "password_rehashed" | "session_adopted" | "session_adoption_refused" | "password_changed" | "reauthenticated" | "session_suspicious" | "impersonation_started" | "impersonation_ended";
                 /** @description 1-500, default 100. */
                 limit?: number;
                 /** @description `nextCursor` of the previous page. */
@@ -764,7 +831,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -832,7 +899,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -883,7 +950,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -934,7 +1001,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -998,7 +1065,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1073,7 +1140,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1138,7 +1205,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1223,7 +1290,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1296,7 +1363,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1383,7 +1450,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1436,6 +1503,91 @@ export interface operations {
             };
         };
     };
+    impersonateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The impersonation session's cookie, and `<name>-return` holding the admin's own session */
+                    "Set-Cookie"?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImpersonationStartedDto"];
+                };
+            };
+            /** @description Not a user id */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No live session */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user is disabled, or changed meanwhile */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The session store cannot be reached */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     listUserSessions: {
         parameters: {
             query?: never;
@@ -1476,7 +1628,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1539,7 +1691,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate) */
+            /** @description Not an admin; on a state-changing call also a missing or invalid X-CSRF-Token, a page of an origin CORS_ORIGINS does not allow, or no password proof within REAUTH_WINDOW (code reauthentication_required: POST /auth/reauthenticate); or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1645,6 +1797,69 @@ export interface operations {
             };
             /** @description Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow */
             403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The session store cannot be reached */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    endImpersonation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The admin's session cookie again (or a cleared one), and the return cookie cleared */
+                    "Set-Cookie"?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImpersonationEndedDto"];
+                };
+            };
+            /** @description No live session */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description This session is not an impersonation */
+            409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -1851,7 +2066,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Current password is incorrect; or: Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow */
+            /** @description Current password is incorrect; or: Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow; or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1978,7 +2193,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Password is incorrect; or: Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow */
+            /** @description Password is incorrect; or: Missing or invalid X-CSRF-Token, or called from a page of an origin CORS_ORIGINS does not allow; or an impersonation session (code impersonation_restricted) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2231,7 +2446,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The user lacks the role asked for, or an unsafe original method came without a valid CSRF token */
+            /** @description The user lacks the role asked for, an unsafe original method came without a valid CSRF token, or the session is blocked by a theft signal until it re-authenticates (code reauthentication_required) */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -22,6 +22,8 @@ export const EVENT_TYPES: Record<AuditType, string> = {
   session_adoption_refused: 'Legacy session refused',
   reauthenticated: 'Password confirmed',
   session_suspicious: 'Suspicious use of a session',
+  impersonation_started: 'Impersonation started',
+  impersonation_ended: 'Impersonation ended',
 };
 
 function isAuditType(value: string): value is AuditType {

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, isStatus, type OwnSession } from '../api';
-import { Alert, Dialog, PageHeading, Status, TableBox, TableHead, focusHeading } from '../components';
+import { Alert, Dialog, ImpersonationTag, PageHeading, Status, TableBox, TableHead, focusHeading } from '../components';
 import { useLoad } from '../loading';
 import { SessionCells, deviceName } from './sessions';
 
@@ -73,6 +73,7 @@ export function MySessionsPage() {
                   <th scope="row">
                     {session.deviceId ?? <span class="muted">none</span>}
                     {session.current ? <span class="tag">This session</span> : null}
+                    <ImpersonationTag by={session.impersonatedBy} />
                   </th>
                   <SessionCells session={session} />
                   <td>

@@ -4,6 +4,7 @@ import { api, call, isStatus, type AdminSession } from '../api';
 import {
   Alert,
   Dialog,
+  ImpersonationTag,
   PageHeading,
   Pager,
   RelativeTime,
@@ -140,6 +141,7 @@ export function SessionsPage(props: { userId: string; me: Me }) {
                     {session.username}
                     {session.userId === props.me.userId ? <span class="tag">you</span> : null}
                     <SuspicionTag suspicion={session.suspicion} />
+                    <ImpersonationTag by={session.impersonatedBy} />
                   </th>
                   <td>{session.deviceId ?? <span class="muted">none</span>}</td>
                   <SessionCells session={session} />

@@ -18,7 +18,7 @@ import { PATHS } from '../router';
 
 const PAGE_SIZE = 100;
 
-type Action = 'roles' | 'password' | 'disable' | 'enable' | 'delete';
+type Action = 'roles' | 'password' | 'disable' | 'enable' | 'delete' | 'impersonate';
 
 function parseRoles(text: string): string[] {
   return [
@@ -66,7 +66,7 @@ function PasswordField(props: { id: string; label: string; value: string; onInpu
   );
 }
 
-export function UsersPage(props: { me: Me }) {
+export function UsersPage(props: { me: Me; onImpersonated: () => void }) {
   const list = usePagedList(async (cursor) => {
     const page = await call(() => api.GET('/admin/users', { params: { query: { limit: PAGE_SIZE, cursor } } }));
     return { items: page.users, nextCursor: page.nextCursor };
@@ -150,6 +150,15 @@ export function UsersPage(props: { me: Me }) {
                           Disable
                         </button>
                       )}
+                      {user.roles.includes('admin') || user.disabled ? null : (
+                        <button
+                          type="button"
+                          aria-label={`Impersonate ${user.username}`}
+                          onClick={() => setPending({ action: 'impersonate', user })}
+                        >
+                          Impersonate
+                        </button>
+                      )}
                       <button
                         type="button"
                         class="danger"
@@ -173,6 +182,7 @@ export function UsersPage(props: { me: Me }) {
           user={pending.user}
           self={pending.user.id === props.me.userId}
           onCancel={() => setPending(undefined)}
+          onImpersonated={props.onImpersonated}
           onDone={(message, user) => {
             setPending(undefined);
             setStatus(message);
@@ -246,6 +256,7 @@ const TITLES: Record<Action, (name: string) => string> = {
   disable: (name) => `Disable ${name}?`,
   enable: (name) => `Enable ${name}?`,
   delete: (name) => `Delete ${name}?`,
+  impersonate: (name) => `Impersonate ${name}?`,
 };
 
 function UserDialog(props: {
@@ -254,6 +265,7 @@ function UserDialog(props: {
   self: boolean;
   onCancel: () => void;
   onDone: (message: string, user?: User) => void;
+  onImpersonated: () => void;
 }) {
   const { action, user } = props;
   const [roles, setRoles] = useState(user.roles.join(', '));
@@ -261,6 +273,11 @@ function UserDialog(props: {
 
   const confirm = async (): Promise<void> => {
     const path = { userId: user.id };
+    if (action === 'impersonate') {
+      await call(() => api.POST('/admin/users/{userId}/impersonate', { params: { path } }));
+      props.onImpersonated();
+      return;
+    }
     if (action === 'delete') {
       const { revoked } = await call(() => api.DELETE('/admin/users/{userId}', { params: { path } }));
       props.onDone(`Deleted ${user.username} and ended ${revoked} session${revoked === 1 ? '' : 's'}.`);
@@ -273,7 +290,7 @@ function UserDialog(props: {
           ? { password }
           : { disabled: action === 'disable' };
     const updated = await call(() => api.PATCH('/admin/users/{userId}', { params: { path }, body }));
-    const done: Record<Exclude<Action, 'delete'>, string> = {
+    const done: Record<Exclude<Action, 'delete' | 'impersonate'>, string> = {
       roles: `Changed the roles of ${user.username} to ${updated.roles.join(', ') || 'none'}.`,
       password: `Set a new password for ${user.username}.`,
       disable: `Disabled ${user.username}: they cannot sign in until enabled again.`,
@@ -297,10 +314,18 @@ function UserDialog(props: {
       {action === 'password' ? (
         <PasswordField id="edit-password" label="New password" value={password} onInput={setPassword} />
       ) : null}
-      <p>
-        {action === 'delete' ? `${user.username} is removed for good. ` : ''}
-        {action === 'enable' ? `${user.username} can sign in again.` : ends}
-      </p>
+      {action === 'impersonate' ? (
+        <p>
+          This browser then acts as <strong>{user.username}</strong> for a short while, to see what they see: the admin
+          pages are closed meanwhile, and everything done is recorded in the audit log with you as the actor. End the
+          impersonation to come back here. Their own sessions are not touched.
+        </p>
+      ) : (
+        <p>
+          {action === 'delete' ? `${user.username} is removed for good. ` : ''}
+          {action === 'enable' ? `${user.username} can sign in again.` : ends}
+        </p>
+      )}
     </Dialog>
   );
 }
